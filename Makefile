@@ -1,0 +1,108 @@
+# kvm_stats: KVM binary statistics for kvmstat, collectd and Netdata.
+#
+#   make                      build everything under $(O)
+#   make test                 install test dependencies if missing, run every test
+#   make SANITIZE=address,undefined test
+#   make install DESTDIR=... PREFIX=...
+#   make V=1                  show the commands
+#   make WERROR=0             do not turn warnings into errors
+
+ifneq ($(SANITIZE),)
+O ?= build/sanitize
+else
+O ?= build
+endif
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+CC ?= cc
+WERROR ?= 1
+
+WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes \
+	    -Wstrict-prototypes -Wpointer-arith -Wundef -Wvla
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+BASE_CFLAGS := -std=gnu11 -O2 -g -D_GNU_SOURCE -fPIC -MMD -MP -Icommon $(WARNINGS)
+BASE_LDFLAGS :=
+ifneq ($(SANITIZE),)
+BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+BASE_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+# User CFLAGS and LDFLAGS come last so they can override ours.
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(BASE_LDFLAGS) $(LDFLAGS)
+
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-6s %s\n'
+endif
+
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/obj/%.o)
+LIB := $(O)/libkvmstats.a
+LIBS_CORE := -lcap
+
+KVMSTAT := $(O)/kvmstat
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
+FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
+FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
+
+all: $(LIB) $(KVMSTAT) $(UNIT_BINS) $(FIXTURE_BINS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(COMMON_OBJS)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(KVMSTAT): $(O)/obj/cli/kvmstat.o $(LIB)
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson
+
+$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -lcmocka
+
+$(O)/tests/fixtures/%: $(O)/obj/tests/fixtures/%.o
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -pthread $^ -o $@
+
+# Test and install targets provision their own Debian packages (quick when
+# they are present); plain "make" never touches the system.
+deps-build:
+	$(Q)scripts/deps build
+
+deps-test:
+	$(Q)scripts/deps test
+
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/run
+
+# Regenerates tests/fixtures/golden/ from this kernel's real stats fds.
+golden: $(O)/tests/fixtures/capture_stats
+	$(Q)tests/fixtures/capture-golden $(O)/tests/fixtures/capture_stats
+
+install: deps-build
+	$(Q)$(MAKE) --no-print-directory $(KVMSTAT)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(KVMSTAT) $(DESTDIR)$(BINDIR)/kvmstat
+
+clean:
+	rm -rf $(O)
+
+.PHONY: all test golden install clean deps-build deps-test
+.DELETE_ON_ERROR:
+
+-include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d)
