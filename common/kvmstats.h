@@ -1,0 +1,440 @@
+/*
+ * kvmstats.h: the one header the front ends (kvmstat, the collectd plugin,
+ * the Netdata plugin) include.
+ *
+ * The core reads the KVM binary statistics (KVM_GET_STATS_FD, Linux >= 5.14,
+ * Documentation/virt/kvm/api.rst and <linux/kvm.h>) of VMs that other
+ * processes run. Only the VMM can create a stats fd; the core duplicates the
+ * ones the VMM holds with pidfd_getfd() and preads them.
+ *
+ * Conventions: functions that can fail return >= 0 on success and -errno on
+ * failure; predicates return 1 yes, 0 no, < 0 error. Out-parameters are
+ * named ret_* and written only on success. Nothing here logs or exits.
+ */
+#ifndef KVMSTATS_H
+#define KVMSTATS_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---------------------------------------------------------------- decode.c */
+
+/*
+ * One statistic as described by the kernel. Its values are the u64 slots
+ * [index, index + size) of the data block.
+ */
+struct kvmstats_desc {
+	const char *name;	/* NUL-terminated, owned by the schema */
+	uint32_t flags;		/* raw flags word from the kernel */
+	uint32_t type;		/* flags & KVM_STATS_TYPE_MASK */
+	uint32_t unit;		/* flags & KVM_STATS_UNIT_MASK */
+	uint32_t base;		/* flags & KVM_STATS_BASE_MASK */
+	int16_t exponent;	/* value = raw * base^exponent */
+	uint16_t size;		/* number of u64 values (buckets) */
+	uint32_t index;		/* first value, in u64 slots from data start */
+	uint32_t bucket_size;	/* LINEAR_HIST only */
+	/*
+	 * false when type, unit or base is newer than this build: the values
+	 * are still read and may be shown raw, but not scaled or charted.
+	 */
+	bool known;
+};
+
+/* What the descriptors of one stats fd say. Shared by fds with equal blocks. */
+struct kvmstats_schema {
+	uint32_t num_desc;
+	uint32_t data_offset;	/* file offset of the data block */
+	uint32_t data_len;	/* bytes in the data block, a multiple of 8 */
+	uint32_t num_values;	/* data_len / 8 */
+	struct kvmstats_desc *desc;
+	char *names;		/* storage behind desc[].name */
+	unsigned refs;		/* schema_unref() frees at 0 */
+};
+
+/*
+ * Copies the header out of buf and checks what can be checked of it alone:
+ * offsets past the header, name_size and num_desc non-zero.
+ * -EBADMSG: too short or broken.
+ */
+int decode_header(const void *buf, size_t len,
+		  struct kvm_stats_header *ret_hdr);
+
+/*
+ * Bytes from file offset 0 that hold the header, the id string and every
+ * descriptor, i.e. what decode_schema() needs.
+ * -EOVERFLOW: the sizes in the header overflow.
+ */
+int decode_meta_len(const struct kvm_stats_header *hdr, size_t *ret_len);
+
+/*
+ * Decodes and validates the descriptors in buf (the first decode_meta_len()
+ * bytes of a stats file, or more). Enforces the invariants the kernel's
+ * kvm_binary_stats_test.c checks; a descriptor whose type, unit or base is
+ * unknown to this build is kept with known = false instead of failing the
+ * others. The result has refs == 1; release it with schema_unref().
+ * -EBADMSG: malformed. -EOVERFLOW: size arithmetic overflowed. -ENOMEM.
+ */
+int decode_schema(const void *buf, size_t len,
+		  struct kvmstats_schema **ret_schema);
+
+/*
+ * Copies the id string ("kvm-<pid>" or "kvm-<tid>/vcpu-<n>") of a stats
+ * file into ret_id (at most size bytes with the NUL).
+ * -EBADMSG: missing, unterminated or not starting with "kvm".
+ * -ENOBUFS: does not fit.
+ */
+int decode_id(const void *buf, size_t len, char *ret_id, size_t size);
+
+/* Two schemas describe the same stats at the same places: 1 yes, 0 no. */
+int schema_equal(const struct kvmstats_schema *a,
+		 const struct kvmstats_schema *b);
+
+struct kvmstats_schema *schema_ref(struct kvmstats_schema *schema);
+void schema_unref(struct kvmstats_schema *schema);	/* accepts NULL */
+
+/* Index of the stat called name, or -ENOENT. */
+int schema_find(const struct kvmstats_schema *schema, const char *name);
+
+/* base^exponent as a double: multiply a raw value by it to get the unit. */
+double decode_scale(const struct kvmstats_desc *desc);
+
+/*
+ * Bounds of histogram bucket i in raw units: it counts values in
+ * [*ret_lo, *ret_hi); the last bucket has *ret_hi == UINT64_MAX (open).
+ * -EINVAL: not a histogram or i out of range.
+ */
+int decode_bucket_bounds(const struct kvmstats_desc *desc, uint32_t i,
+			 uint64_t *ret_lo, uint64_t *ret_hi);
+
+/* "cumulative", "instant", "peak", "linear_hist", "log_hist", "unknown". */
+const char *decode_type_name(uint32_t type);
+/* "none", "bytes", "seconds", "cycles", "boolean", "unknown". */
+const char *decode_unit_name(uint32_t unit);
+
+/* --------------------------------------------------------------- statsfd.c */
+
+/*
+ * An open stats fd with its schema and its last two samples. The only code
+ * that reads a stats fd. Reads use pread() only: a duplicated stats fd shares
+ * its file offset with the VMM's copy.
+ */
+struct statsfd {
+	int fd;
+	char id[64];
+	struct kvmstats_schema *schema;
+	uint64_t *cur;		/* num_values slots, last sample */
+	uint64_t *prev;		/* the sample before, valid when samples > 1 */
+	uint64_t samples;	/* successful statsfd_sample() calls */
+	int error;		/* host_sample(): 0 or the last sample's -errno */
+};
+
+struct statsfd_cache;
+
+/*
+ * Takes ownership of fd (closed on failure too), reads the header, id and
+ * descriptors once. A schema equal to one in cache (may be NULL) is shared.
+ * The caller frees the result with statsfd_close().
+ * -EBADMSG, -EOVERFLOW: malformed. -EIO: short read. -ENOMEM.
+ */
+int statsfd_open(int fd, struct statsfd_cache *cache,
+		 struct statsfd **ret_statsfd);
+
+/*
+ * One pread() of the whole data block into cur (the previous cur becomes
+ * prev). -EIO: short read (nothing is changed); other -errno from pread.
+ */
+int statsfd_sample(struct statsfd *s);
+
+void statsfd_close(struct statsfd *s);	/* accepts NULL */
+
+/*
+ * Whether this kernel has KVM_GET_STATS_FD (KVM_CAP_BINARY_STATS_FD, 5.14):
+ * 1 yes, 0 no. -ENOENT: no /dev/kvm. -EACCES: /dev/kvm not openable.
+ */
+int statsfd_supported(void);
+
+/*
+ * Interns schemas so that every vCPU of every VM on one kernel shares one.
+ * statsfd_cache_free() drops the cache's references only.
+ */
+int statsfd_cache_new(struct statsfd_cache **ret_cache);
+void statsfd_cache_free(struct statsfd_cache *cache);	/* accepts NULL */
+
+/* -------------------------------------------------------------- discover.c */
+
+enum discover_fd_kind {
+	DISCOVER_FD_VM,		/* anon_inode:kvm-vm */
+	DISCOVER_FD_VCPU,	/* anon_inode:kvm-vcpu:N */
+	DISCOVER_FD_VM_STATS,	/* anon_inode:kvm-vm-stats */
+	DISCOVER_FD_VCPU_STATS,	/* anon_inode:kvm-vcpu-stats:N */
+};
+
+struct discover_fd {
+	int fd;				/* number in the VMM */
+	enum discover_fd_kind kind;
+	int vcpu;			/* N for vCPU kinds, else -1 */
+};
+
+/* A process that holds at least one anon_inode:kvm-vm fd. */
+struct discover_proc {
+	pid_t pid;
+	uint64_t starttime;	/* /proc/PID/stat field 22: pid + this = identity */
+	char comm[17];
+	char *name;		/* from the command line, NULL if none; untrusted */
+	char *uuid;		/* from the command line, NULL if none; untrusted */
+	size_t nfds;
+	struct discover_fd *fds;	/* sorted by fd */
+};
+
+/*
+ * Reads one process under proc_root ("/proc", or a fake tree in tests).
+ * Returns 1 and *ret_proc if it holds a kvm-vm fd, 0 if not (ret_proc
+ * untouched). The caller frees the result with discover_proc_free().
+ * -ESRCH: gone. -EACCES/-EPERM: no right to list its fds. -ENOMEM.
+ */
+int discover_process(const char *proc_root, pid_t pid,
+		     struct discover_proc **ret_proc);
+
+void discover_proc_free(struct discover_proc *p);	/* accepts NULL */
+
+/* The name a VM is shown by: from the command line, else comm. */
+const char *discover_proc_name(const struct discover_proc *p);
+
+/* What a scan could not look at, for a front end to explain once. */
+struct discover_stats {
+	unsigned scanned;	/* processes looked at */
+	unsigned denied;	/* fd directory not readable (-EACCES/-EPERM) */
+	unsigned vanished;	/* exited during the scan */
+};
+
+/*
+ * Walks every numeric directory of proc_root and calls cb for each process
+ * holding a kvm-vm fd. cb borrows p; a negative return from cb stops the
+ * walk and is returned. Returns the number of VMM processes found.
+ * -ENOENT/-EACCES: proc_root itself unreadable. -ENOMEM.
+ */
+int discover_scan(const char *proc_root,
+		  int (*cb)(const struct discover_proc *p, void *ctx),
+		  void *ctx, struct discover_stats *ret_stats);
+
+/* /proc/PID/stat field 22 of one process. -ESRCH: gone. -EBADMSG. */
+int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret);
+
+/*
+ * Name and uuid from a NUL-separated command line (QEMU: -name guest=X,...,
+ * -name X, with ",," as an escaped comma; -uuid U; also with "--").
+ * Sets each to a malloc'ed string or NULL. -ENOMEM.
+ */
+int discover_parse_cmdline(const char *cmdline, size_t len,
+			   char **ret_name, char **ret_uuid);
+
+/* --------------------------------------------------------------- acquire.c */
+
+/*
+ * Opens a pidfd for pid and checks that the process still has starttime,
+ * so a reused pid is never mistaken for the VMM that was discovered.
+ * Returns the pidfd (O_CLOEXEC). -ESRCH: gone or a different process.
+ */
+int acquire_pidfd(const char *proc_root, pid_t pid, uint64_t starttime);
+
+/*
+ * Duplicates fd number target_fd of the process behind pidfd and checks
+ * that the copy is a KVM stats fd of the expected kind (vcpu < 0: the VM
+ * stats fd, else kvm-vcpu-stats:vcpu). Returns the new fd (O_CLOEXEC).
+ * -ESRCH: process gone. -EBADF: fd closed meanwhile. -ESTALE: the number
+ * now names something else. -EPERM: not allowed (CAP_SYS_PTRACE missing).
+ */
+int acquire_stats_fd(int pidfd, int target_fd, int vcpu);
+
+/* 1 when the process behind pidfd has exited (its pidfd polls readable). */
+int acquire_exited(int pidfd);
+
+/* ------------------------------------------------------------------ host.c */
+
+struct kvmstats_vcpu {
+	int id;			/* N of kvm-vcpu-stats:N */
+	int vmm_fd;		/* the stats fd's number in the VMM */
+	struct statsfd *stats;
+	void *user;		/* front end's per-vCPU state */
+};
+
+/*
+ * A VM: one kvm-vm fd of one process. A process that runs several VMs is
+ * one entry with vm_fd = -1 and nvms > 1, because the kernel does not say
+ * which VM a vCPU stats fd belongs to: its vCPUs are listed (by their stats
+ * fd) and summed once, never split between VMs.
+ */
+struct kvmstats_vm {
+	pid_t pid;
+	uint64_t starttime;
+	int vm_fd;		/* kvm-vm fd number in the VMM, -1 if nvms > 1 */
+	unsigned nvms;		/* kvm-vm fds the process holds */
+	char *name;		/* untrusted: from the command line, else comm */
+	char *uuid;		/* untrusted, NULL if unknown */
+	bool name_from_cmdline;
+	struct statsfd *vm_stats;	/* NULL: the VMM holds no VM stats fd */
+	size_t nvcpus;
+	/* Sorted by id, then vmm_fd; pointers stay valid until vm_removed. */
+	struct kvmstats_vcpu **vcpus;
+	int pidfd;
+	void *user;		/* front end's per-VM state */
+};
+
+/* Front-end hooks; any may be NULL. ctx is the one given to host_new(). */
+struct kvmstats_hooks {
+	/*
+	 * Whether to take this VMM's stats fds at all, asked before anything
+	 * is taken from it (and again at each rescan while it says no).
+	 */
+	bool (*want)(const struct discover_proc *p, void *ctx);
+	void (*vm_added)(struct kvmstats_vm *vm, void *ctx);
+	void (*vcpu_added)(struct kvmstats_vm *vm, struct kvmstats_vcpu *vcpu,
+			   void *ctx);
+	/* Called before the VM's fds are closed and its memory freed. */
+	void (*vm_removed)(struct kvmstats_vm *vm, void *ctx);
+};
+
+/* Why a rescan saw less than everything; the front end words it. */
+struct kvmstats_scan_report {
+	struct discover_stats discover;
+	unsigned acquire_denied;	/* pidfd_getfd refused: -EPERM */
+	unsigned vms_without_stats;	/* VMs whose VMM holds no stats fd */
+	int first_error;		/* first other -errno, 0 if none */
+};
+
+struct kvmstats_host;
+
+/*
+ * proc_root is copied. The caller frees the result with host_free().
+ * raise_priv: raise the acquisition capabilities around /proc fd listing
+ * and pidfd_getfd (priv_raise/priv_restore).
+ */
+int host_new(const char *proc_root, bool raise_priv,
+	     const struct kvmstats_hooks *hooks, void *ctx,
+	     struct kvmstats_host **ret_host);
+void host_free(struct kvmstats_host *host);	/* calls vm_removed for each */
+
+/*
+ * Releases every VM whose VMM has exited (vm_removed, then its fds are
+ * closed). Cheap: one poll() over the pidfds. Returns how many went.
+ */
+int host_reap(struct kvmstats_host *host);
+
+/*
+ * Finds new VMMs and new vCPU stats fds of known ones and acquires them.
+ * Reaps first. Returns the number of VMs known afterwards.
+ */
+int host_rescan(struct kvmstats_host *host,
+		struct kvmstats_scan_report *ret_report);
+
+/*
+ * Samples every stats fd of every VM: one pread each. A VM whose reads fail
+ * because it exited is reaped. Returns the number of VMs sampled.
+ */
+int host_sample(struct kvmstats_host *host);
+
+size_t host_nvms(const struct kvmstats_host *host);
+struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i);
+
+/* ------------------------------------------------------------------ priv.c */
+
+/* What the process may do, for an exact message once at start. */
+struct priv_report {
+	bool root;			/* effective uid 0 */
+	bool sys_ptrace;		/* CAP_SYS_PTRACE permitted */
+	bool dac_read_search;		/* CAP_DAC_READ_SEARCH permitted */
+};
+
+int priv_probe(struct priv_report *ret_report);
+
+/*
+ * For a process of our own (kvmstat, the Netdata plugin) only: keep just
+ * CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH permitted (those we have), none
+ * effective or inheritable, no ambient, the bounding set reduced to them when
+ * CAP_SETPCAP allows, and no_new_privs. Never call it inside collectd.
+ */
+int priv_restrict(void);
+
+/* The effective set before priv_raise(), for priv_restore(). */
+struct priv_saved {
+	bool raised;
+	bool had_ptrace;
+	bool had_dac;
+};
+
+/*
+ * Makes the acquisition capabilities effective in this thread (those that
+ * are permitted) and remembers what was effective before, so that a
+ * process whose other code relies on them (collectd as root) sees no change.
+ */
+int priv_raise(struct priv_saved *ret_saved);
+int priv_restore(const struct priv_saved *saved);
+
+/* ---------------------------------------------------------------- filter.c */
+
+/*
+ * Include and exclude lists of names. An entry written "/regex/" is a POSIX
+ * extended regex, any other entry matches exactly. A name passes when the
+ * include list is empty or one include entry matches it, and no exclude
+ * entry matches it. collectd's IgnoreSelected false puts the entries in the
+ * include list, IgnoreSelected true in the exclude list.
+ */
+struct filter;
+
+int filter_new(struct filter **ret_filter);
+void filter_free(struct filter *f);	/* accepts NULL */
+
+/* -EINVAL: empty entry or a regex that does not compile. -ENOMEM. */
+int filter_add(struct filter *f, const char *entry, bool exclude);
+
+/* 1 when name passes, 0 when it is filtered out. NULL f passes all. */
+int filter_match(const struct filter *f, const char *name);
+
+/* 1 when the filter has no entries. */
+int filter_empty(const struct filter *f);
+
+/* --------------------------------------------------------------- catalog.c */
+
+enum catalog_group {
+	CATALOG_EXITS,
+	CATALOG_PAGE_FAULTS,
+	CATALOG_MMU,
+	CATALOG_TLB,
+	CATALOG_HALT,
+	CATALOG_INTERRUPTS,
+	CATALOG_EMULATION,
+	CATALOG_MEMORY,
+	CATALOG_NESTED,
+	CATALOG_PREEMPTION,
+	CATALOG_OTHER,
+	CATALOG_NGROUPS
+};
+
+/* By rules on the name, so unknown arm64/ppc64/future stats land sensibly. */
+enum catalog_group catalog_group_of(const char *stat_name);
+/* "exits", "page_faults", ...: stable, used in chart ids and identifiers. */
+const char *catalog_group_name(enum catalog_group g);
+/* "VM exits", "Page faults", ...: for titles. */
+const char *catalog_group_title(enum catalog_group g);
+
+/* A kvmstat(1) column and the stat names that may fill it, best first. */
+struct catalog_column {
+	const char *heading;		/* "exits", "haltx", ... */
+	const char *const *stats;	/* NULL-terminated candidates */
+	const char *help;
+};
+
+extern const struct catalog_column catalog_kvmstat_columns[];
+extern const size_t catalog_kvmstat_ncolumns;
+
+/*
+ * Index of the first candidate of column that schema has, or -ENOENT when
+ * this kernel has none of them (kvmstat prints "-").
+ */
+int catalog_column_find(const struct catalog_column *column,
+			const struct kvmstats_schema *schema);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * statsfd.c: the only code that reads a KVM stats fd.
+ *
+ * The header, id and descriptors never change for the life of an fd
+ * (Documentation/virt/kvm/api.rst, KVM_GET_STATS_FD), so they are read and
+ * decoded once; a sample is then one pread() of the whole data block.
+ *
+ * pread() only, never read() or lseek(): an fd duplicated from the VMM with
+ * pidfd_getfd() shares its file offset with the VMM's own copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kvmstats.h"
+
+struct statsfd_cache {
+	struct kvmstats_schema **schemas;
+	size_t n, cap;
+};
+
+/*
+ * Reads exactly len bytes at off, retrying EINTR. A short read is -EIO: the
+ * kernel returns the whole block or nothing, so less means a broken file.
+ */
+static int pread_exact(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	do {
+		n = pread(fd, buf, len, off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int statsfd_cache_new(struct statsfd_cache **ret_cache)
+{
+	struct statsfd_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	*ret_cache = c;
+	return 0;
+}
+
+void statsfd_cache_free(struct statsfd_cache *cache)
+{
+	if (!cache)
+		return;
+	for (size_t i = 0; i < cache->n; i++)
+		schema_unref(cache->schemas[i]);
+	free(cache->schemas);
+	free(cache);
+}
+
+/*
+ * Returns a reference to the cached schema equal to *schema, dropping
+ * *schema, or adds *schema to the cache. Every vCPU of every VM on one
+ * kernel has the same descriptors: hundreds of fds share one schema.
+ */
+static struct kvmstats_schema *cache_intern(struct statsfd_cache *c,
+					    struct kvmstats_schema *schema)
+{
+	size_t i;
+
+	if (!c)
+		return schema;
+	for (i = 0; i < c->n; i++) {
+		if (schema_equal(c->schemas[i], schema)) {
+			schema_unref(schema);
+			return schema_ref(c->schemas[i]);
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 4;
+		void *p = reallocarray(c->schemas, cap, sizeof(*c->schemas));
+
+		if (!p)
+			return schema;	/* still correct, only not shared */
+		c->schemas = p;
+		c->cap = cap;
+	}
+	c->schemas[c->n++] = schema_ref(schema);
+	return schema;
+}
+
+static int read_schema(int fd, char *ret_id, size_t id_size,
+		       struct kvmstats_schema **ret_schema)
+{
+	struct kvm_stats_header h;
+	size_t meta_len;
+	uint8_t *meta;
+	int r;
+
+	r = pread_exact(fd, &h, sizeof(h), 0);
+	if (r < 0)
+		return r;
+	r = decode_header(&h, sizeof(h), &h);
+	if (r < 0)
+		return r;
+	r = decode_meta_len(&h, &meta_len);
+	if (r < 0)
+		return r;
+	meta = malloc(meta_len);
+	if (!meta)
+		return -ENOMEM;
+	r = pread_exact(fd, meta, meta_len, 0);
+	if (r >= 0)
+		r = decode_id(meta, meta_len, ret_id, id_size);
+	if (r >= 0)
+		r = decode_schema(meta, meta_len, ret_schema);
+	free(meta);
+	return r;
+}
+
+int statsfd_open(int fd, struct statsfd_cache *cache,
+		 struct statsfd **ret_statsfd)
+{
+	struct statsfd *s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->fd = fd;
+	r = read_schema(fd, s->id, sizeof(s->id), &s->schema);
+	if (r < 0)
+		goto fail;
+	s->schema = cache_intern(cache, s->schema);
+	/* cur and prev in one allocation; swapped by statsfd_sample(). */
+	s->cur = calloc(2 * (size_t)s->schema->num_values, sizeof(uint64_t));
+	if (!s->cur) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	s->prev = s->cur + s->schema->num_values;
+	*ret_statsfd = s;
+	return 0;
+
+fail:
+	statsfd_close(s);
+	return r;
+}
+
+int statsfd_sample(struct statsfd *s)
+{
+	uint64_t *prev = s->prev;
+	int r;
+
+	r = pread_exact(s->fd, prev, s->schema->data_len, s->schema->data_offset);
+	if (r < 0)
+		return r;
+	s->prev = s->cur;
+	s->cur = prev;
+	s->samples++;
+	return 0;
+}
+
+void statsfd_close(struct statsfd *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	schema_unref(s->schema);
+	/* cur and prev share one block: free whichever starts it. */
+	free(s->cur < s->prev || !s->prev ? s->cur : s->prev);
+	free(s);
+}
+
+int statsfd_supported(void)
+{
+	int kvm, r;
+
+	kvm = open("/dev/kvm", O_RDONLY | O_CLOEXEC);
+	if (kvm < 0)
+		return -errno;
+	r = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD);
+	close(kvm);
+	if (r < 0)
+		return -errno;
+	return r > 0;
+}
