@@ -223,12 +223,14 @@ int discover_scan(const char *proc_root,
 /* /proc/PID/stat field 22 of one process. -ESRCH: gone. -EBADMSG. */
 int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret);
 
+/* --------------------------------------------------------------- cmdline.c */
+
 /*
  * Name and uuid from a NUL-separated command line (QEMU: -name guest=X,...,
  * -name X, with ",," as an escaped comma; -uuid U; also with "--").
  * Sets each to a malloc'ed string or NULL. -ENOMEM.
  */
-int discover_parse_cmdline(const char *cmdline, size_t len,
+int cmdline_parse(const char *cmdline, size_t len,
 			   char **ret_name, char **ret_uuid);
 
 /* --------------------------------------------------------------- acquire.c */

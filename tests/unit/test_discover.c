@@ -1,0 +1,918 @@
+/*
+ * test_discover.c: unit tests of discover.c on a fake proc tree.
+ *
+ * Each test builds PID/stat, PID/cmdline and PID/fd/N under a mkdtemp()
+ * directory in the formats the kernel uses: a 52-field stat line (proc(5))
+ * with the comm in parentheses, a NUL-separated cmdline, and fd symlinks
+ * reading "anon_inode:kvm-vm", "anon_inode:kvm-vcpu:N", ... as
+ * fs/anon_inodes.c prints KVM's anon inodes. The tree is removed with
+ * nftw(). Two tests use the real /proc: one without a VM, and one that
+ * makes a VM with /dev/kvm (SKIP where there is none).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+
+#include "kvmstats.h"
+
+/* The uid and gid of nobody, to which a child drops to meet EACCES. */
+#define NOBODY 65534
+
+/* A fake proc root. */
+struct tree {
+	char root[64];
+};
+
+/* What a scan callback saw. */
+struct seen {
+	pid_t pids[16];
+	size_t nfds[16];
+	size_t n;
+	int fail_with;		/* returned from the first call when < 0 */
+};
+
+static int setup(void **state)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	strcpy(t->root, "/tmp/kvmstats-proc-XXXXXX");
+	if (!mkdtemp(t->root)) {
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type,
+			struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct tree *t = *state;
+	int r;
+
+	r = nftw(t->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(t);
+	return r;
+}
+
+__attribute__((format(printf, 4, 5)))
+static void path_of(const struct tree *t, char *buf, size_t size,
+		    const char *fmt, ...)
+{
+	char rel[PATH_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(rel));
+	n = snprintf(buf, size, "%s/%s", t->root, rel);
+	assert_true(n > 0 && (size_t)n < size);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* PID/stat holding text as it is. */
+static void add_stat_text(const struct tree *t, pid_t pid, const char *text)
+{
+	char path[PATH_MAX];
+
+	path_of(t, path, sizeof(path), "%d/stat", (int)pid);
+	write_file(path, text, strlen(text));
+}
+
+/* PID/stat as the kernel prints it, field 22 = starttime. */
+static void add_stat(const struct tree *t, pid_t pid, const char *comm,
+		     unsigned long long starttime)
+{
+	char line[1024];
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "%d (%s) S 1 %d %d 0 -1 4194560 51234 0 12 0 1520 733 "
+		     "0 0 20 0 7 0 %llu 4631375872 265423 "
+		     "18446744073709551615 1 1 0 0 0 0 268444224 4096 17987 "
+		     "0 0 0 17 3 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		     (int)pid, comm, (int)pid, (int)pid, starttime);
+	assert_true(n > 0 && (size_t)n < sizeof(line));
+	add_stat_text(t, pid, line);
+}
+
+static void add_cmdline(const struct tree *t, pid_t pid, const char *data,
+			size_t len)
+{
+	char path[PATH_MAX];
+
+	path_of(t, path, sizeof(path), "%d/cmdline", (int)pid);
+	write_file(path, data, len);
+}
+
+static void add_fd(const struct tree *t, pid_t pid, int fd, const char *target)
+{
+	char path[PATH_MAX];
+
+	path_of(t, path, sizeof(path), "%d/fd/%d", (int)pid, fd);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static void add_dir(const struct tree *t, const char *rel)
+{
+	char path[PATH_MAX];
+
+	path_of(t, path, sizeof(path), "%s", rel);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+/* PID/, PID/fd/ and PID/stat, no cmdline. */
+static void add_proc(const struct tree *t, pid_t pid, const char *comm,
+		     unsigned long long starttime)
+{
+	char rel[32];
+
+	snprintf(rel, sizeof(rel), "%d", (int)pid);
+	add_dir(t, rel);
+	snprintf(rel, sizeof(rel), "%d/fd", (int)pid);
+	add_dir(t, rel);
+	add_stat(t, pid, comm, starttime);
+}
+
+#define CMD(s) s, sizeof(s) - 1
+
+/* A VMM like QEMU 8.x with 4 vCPUs, fds in no order and past 9 and 99. */
+static void add_qemu(const struct tree *t, pid_t pid)
+{
+	static const char cmdline[] =
+		"/usr/bin/qemu-system-x86_64\0-name\0"
+		"guest=web1,debug-threads=on\0-S\0"
+		"-uuid\0c0ffee00-1234-4abc-8def-0123456789ab\0"
+		"-smp\0" "4\0-m\0" "1024\0";
+	char link[64];
+	int i;
+
+	add_proc(t, pid, "qemu-system-x86", 987654);
+	add_cmdline(t, pid, cmdline, sizeof(cmdline) - 1);
+	add_fd(t, pid, 0, "/dev/null");
+	add_fd(t, pid, 1, "pipe:[52001]");
+	add_fd(t, pid, 3, "socket:[123]");
+	add_fd(t, pid, 11, "/dev/kvm");
+	add_fd(t, pid, 12, "anon_inode:kvm-vm");
+	add_fd(t, pid, 100, "anon_inode:kvm-vm-stats");
+	for (i = 0; i < 4; i++) {
+		snprintf(link, sizeof(link), "anon_inode:kvm-vcpu:%d", i);
+		add_fd(t, pid, 20 + 2 * i, link);
+		snprintf(link, sizeof(link), "anon_inode:kvm-vcpu-stats:%d", i);
+		add_fd(t, pid, 21 + 2 * i, link);
+	}
+	add_fd(t, pid, 9, "anon_inode:[eventfd]");
+}
+
+/* A process without KVM fds, but with /dev/kvm open. */
+static void add_other(const struct tree *t, pid_t pid)
+{
+	add_proc(t, pid, "bash", 5000);
+	add_cmdline(t, pid, CMD("-bash\0"));
+	add_fd(t, pid, 0, "/dev/pts/0");
+	add_fd(t, pid, 3, "socket:[123]");
+	add_fd(t, pid, 4, "/dev/kvm");
+	add_fd(t, pid, 5, "anon_inode:[eventfd]");
+}
+
+static int count_self_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int record(const struct discover_proc *p, void *ctx)
+{
+	struct seen *s = ctx;
+
+	assert_true(s->n < sizeof(s->pids) / sizeof(s->pids[0]));
+	s->pids[s->n] = p->pid;
+	s->nfds[s->n] = p->nfds;
+	s->n++;
+	return s->fail_with;
+}
+
+static bool seen_pid(const struct seen *s, pid_t pid, size_t *ret_nfds)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->pids[i] == pid) {
+			if (ret_nfds)
+				*ret_nfds = s->nfds[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static void test_qemu_like(void **state)
+{
+	static const struct discover_fd want[] = {
+		{ 12, DISCOVER_FD_VM, -1 },
+		{ 20, DISCOVER_FD_VCPU, 0 },
+		{ 21, DISCOVER_FD_VCPU_STATS, 0 },
+		{ 22, DISCOVER_FD_VCPU, 1 },
+		{ 23, DISCOVER_FD_VCPU_STATS, 1 },
+		{ 24, DISCOVER_FD_VCPU, 2 },
+		{ 25, DISCOVER_FD_VCPU_STATS, 2 },
+		{ 26, DISCOVER_FD_VCPU, 3 },
+		{ 27, DISCOVER_FD_VCPU_STATS, 3 },
+		{ 100, DISCOVER_FD_VM_STATS, -1 },
+	};
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	size_t i;
+
+	add_qemu(t, 4242);
+	assert_int_equal(discover_process(t->root, 4242, &p), 1);
+	assert_non_null(p);
+	assert_int_equal(p->pid, 4242);
+	assert_int_equal(p->starttime, 987654);
+	assert_string_equal(p->comm, "qemu-system-x86");
+	assert_string_equal(p->name, "web1");
+	assert_string_equal(p->uuid, "c0ffee00-1234-4abc-8def-0123456789ab");
+	assert_int_equal(p->nfds, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < p->nfds; i++) {
+		assert_int_equal(p->fds[i].fd, want[i].fd);
+		assert_int_equal(p->fds[i].kind, want[i].kind);
+		assert_int_equal(p->fds[i].vcpu, want[i].vcpu);
+	}
+	discover_proc_free(p);
+}
+
+static void test_non_vmm(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p = (struct discover_proc *)0x1;
+	struct discover_stats stats;
+	struct seen seen = { 0 };
+
+	add_other(t, 77);
+	assert_int_equal(discover_process(t->root, 77, &p), 0);
+	assert_ptr_equal(p, (struct discover_proc *)0x1);	/* untouched */
+
+	assert_int_equal(discover_scan(t->root, record, &seen, &stats), 0);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(stats.scanned, 1);
+	assert_int_equal(stats.vanished, 0);
+	assert_int_equal(stats.denied, 0);
+}
+
+static void test_two_vm_fds(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+
+	add_proc(t, 300, "two-vms", 42);
+	add_cmdline(t, 300, CMD("./two-vms\0"));
+	add_fd(t, 300, 5, "anon_inode:kvm-vm");
+	add_fd(t, 300, 4, "anon_inode:kvm-vm");
+	add_fd(t, 300, 6, "anon_inode:kvm-vcpu:0");
+	add_fd(t, 300, 7, "anon_inode:kvm-vcpu:0");
+	assert_int_equal(discover_process(t->root, 300, &p), 1);
+	assert_int_equal(p->nfds, 4);
+	assert_int_equal(p->fds[0].fd, 4);
+	assert_int_equal(p->fds[0].kind, DISCOVER_FD_VM);
+	assert_int_equal(p->fds[1].fd, 5);
+	assert_int_equal(p->fds[1].kind, DISCOVER_FD_VM);
+	assert_int_equal(p->fds[2].kind, DISCOVER_FD_VCPU);
+	assert_int_equal(p->fds[3].kind, DISCOVER_FD_VCPU);
+	assert_null(p->name);
+	assert_null(p->uuid);
+	discover_proc_free(p);
+}
+
+static void test_malformed_links(void **state)
+{
+	static const char *const bad[] = {
+		"anon_inode:kvm-vcpu:",
+		"anon_inode:kvm-vcpu:abc",
+		"anon_inode:kvm-vcpu-stats:-1",
+		"anon_inode:kvm-vcpu:99999999999999",
+		"anon_inode:kvm-vcpu:2147483648",	/* INT_MAX + 1 */
+		"anon_inode:kvm-vcpu:+1",
+		"anon_inode:kvm-vcpu: 1",
+		"anon_inode:kvm-vcpu:1x",
+		"anon_inode:kvm-vcpu-stats:",
+		"anon_inode:kvm-vm-stats:0",
+		"anon_inode:kvm-vmx",
+		"anon_inode:kvm-vm ",
+		"anon_inode:kvm",
+		"anon_inode:[kvm-vm]",
+		"/anon_inode:kvm-vm",
+		"kvm-vm",
+		"/dev/kvm",
+		/* Longer than any of ours: must not be parsed truncated. */
+		"anon_inode:kvm-vcpu:1111111111111111111111111111111111111111111",
+	};
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	char path[PATH_MAX];
+	size_t i;
+
+	add_proc(t, 55, "vmm", 1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		add_fd(t, 55, 10 + (int)i, bad[i]);
+	assert_int_equal(discover_process(t->root, 55, &p), 0);
+
+	/* A non-numeric name in fd/ is not an fd. */
+	path_of(t, path, sizeof(path), "55/fd/x");
+	assert_int_equal(symlink("anon_inode:kvm-vm", path), 0);
+	assert_int_equal(discover_process(t->root, 55, &p), 0);
+
+	add_cmdline(t, 55, CMD("vmm\0"));
+	add_fd(t, 55, 3, "anon_inode:kvm-vm");
+	add_fd(t, 55, 4, "anon_inode:kvm-vcpu-stats:2147483647");
+	assert_int_equal(discover_process(t->root, 55, &p), 1);
+	assert_int_equal(p->nfds, 2);
+	assert_int_equal(p->fds[0].fd, 3);
+	assert_int_equal(p->fds[0].kind, DISCOVER_FD_VM);
+	assert_int_equal(p->fds[1].kind, DISCOVER_FD_VCPU_STATS);
+	assert_int_equal(p->fds[1].vcpu, INT_MAX);
+	discover_proc_free(p);
+}
+
+/* More fds than one getdents64() call returns, grown without a limit. */
+static void test_many_fds(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	char link[64];
+	size_t i;
+	int fd;
+
+	add_proc(t, 60, "big", 9);
+	add_cmdline(t, 60, CMD("big\0"));
+	add_fd(t, 60, 4000, "anon_inode:kvm-vm");
+	for (fd = 0; fd < 3000; fd++) {
+		if (fd % 2) {
+			add_fd(t, 60, fd, "socket:[99]");
+			continue;
+		}
+		snprintf(link, sizeof(link), "anon_inode:kvm-vcpu-stats:%d",
+			 fd / 2);
+		add_fd(t, 60, fd, link);
+	}
+	assert_int_equal(discover_process(t->root, 60, &p), 1);
+	assert_int_equal(p->nfds, 1501);
+	for (i = 0; i < 1500; i++) {
+		assert_int_equal(p->fds[i].fd, (int)(2 * i));
+		assert_int_equal(p->fds[i].kind, DISCOVER_FD_VCPU_STATS);
+		assert_int_equal(p->fds[i].vcpu, (int)i);
+	}
+	assert_int_equal(p->fds[1500].fd, 4000);
+	assert_int_equal(p->fds[1500].kind, DISCOVER_FD_VM);
+	discover_proc_free(p);
+}
+
+/* A tree like a real /proc: processes, entries that are not, and leftovers. */
+static void build_scan_tree(const struct tree *t)
+{
+	char path[PATH_MAX];
+
+	add_qemu(t, 100);
+	add_other(t, 200);
+	add_proc(t, 300, "two-vms", 42);
+	add_cmdline(t, 300, CMD("two-vms\0"));
+	add_fd(t, 300, 4, "anon_inode:kvm-vm");
+	add_fd(t, 300, 5, "anon_inode:kvm-vm");
+
+	/* Exited between readdir and the reads: no fd dir, no stat. */
+	add_dir(t, "400");
+	add_stat(t, 400, "gone", 1);
+	add_dir(t, "500");
+	add_dir(t, "500/fd");
+	add_fd(t, 500, 3, "anon_inode:kvm-vm");
+
+	/* Not processes, even with a VMM's files in them. */
+	path_of(t, path, sizeof(path), "self");
+	assert_int_equal(symlink("100", path), 0);
+	add_dir(t, "sys");
+	add_dir(t, "1a");
+	add_dir(t, "1a/fd");
+	path_of(t, path, sizeof(path), "1a/stat");
+	write_file(path, CMD("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
+			     "5 0 0\n"));
+	path_of(t, path, sizeof(path), "1a/fd/3");
+	assert_int_equal(symlink("anon_inode:kvm-vm", path), 0);
+	add_dir(t, "0");
+}
+
+static void test_scan(void **state)
+{
+	struct tree *t = *state;
+	struct discover_stats stats;
+	struct seen seen = { 0 };
+	size_t nfds = 0;
+
+	build_scan_tree(t);
+	assert_int_equal(discover_scan(t->root, record, &seen, &stats), 2);
+	assert_int_equal(seen.n, 2);
+	assert_true(seen_pid(&seen, 100, &nfds));
+	assert_int_equal(nfds, 10);
+	assert_true(seen_pid(&seen, 300, &nfds));
+	assert_int_equal(nfds, 2);
+	assert_int_equal(stats.scanned, 5);
+	assert_int_equal(stats.vanished, 2);
+	assert_int_equal(stats.denied, 0);
+
+	seen.n = 0;
+	assert_int_equal(discover_scan(t->root, record, &seen, NULL), 2);
+}
+
+static void test_scan_stops(void **state)
+{
+	struct tree *t = *state;
+	struct discover_stats stats;
+	struct seen seen = { .fail_with = -EINTR };
+
+	build_scan_tree(t);
+	assert_int_equal(discover_scan(t->root, record, &seen, &stats),
+			 -EINTR);
+	assert_int_equal(seen.n, 1);
+}
+
+static void test_vanished(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	uint64_t st = 0;
+
+	build_scan_tree(t);
+	assert_int_equal(discover_process(t->root, 400, &p), -ESRCH);
+	assert_int_equal(discover_process(t->root, 500, &p), -ESRCH);
+	assert_int_equal(discover_process(t->root, 999, &p), -ESRCH);
+	assert_null(p);
+	assert_int_equal(discover_starttime(t->root, 500, &st), -ESRCH);
+	assert_int_equal(discover_starttime(t->root, 999, &st), -ESRCH);
+	assert_int_equal(discover_starttime(t->root, 400, &st), 0);
+	assert_int_equal(st, 1);
+
+	/* A VMM that exits before its cmdline is read. */
+	add_proc(t, 600, "qemu", 3);
+	add_fd(t, 600, 3, "anon_inode:kvm-vm");
+	assert_int_equal(discover_process(t->root, 600, &p), -ESRCH);
+	assert_null(p);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	struct discover_stats stats = { .scanned = 7 };
+	struct seen seen = { 0 };
+	char missing[PATH_MAX];
+	uint64_t st;
+
+	path_of(t, missing, sizeof(missing), "no-such-dir");
+	assert_int_equal(discover_scan(missing, record, &seen, &stats),
+			 -ENOENT);
+	assert_int_equal(stats.scanned, 0);
+	assert_int_equal(discover_process(missing, 1, &p), -ENOENT);
+	assert_int_equal(discover_starttime(missing, 1, &st), -ENOENT);
+	assert_int_equal(discover_process(t->root, 0, &p), -EINVAL);
+	assert_int_equal(discover_process(t->root, -1, &p), -EINVAL);
+	assert_int_equal(discover_starttime(t->root, 0, &st), -EINVAL);
+	assert_null(p);
+}
+
+/*
+ * Root reads any directory whatever its mode, and a fake tree cannot make
+ * the kernel's ptrace check refuse, so a child drops to nobody, for whom a
+ * mode 000 fd dir gives a real EACCES.
+ */
+static void test_denied(void **state)
+{
+	struct tree *t = *state;
+	char path[PATH_MAX];
+	int status;
+	pid_t child;
+
+	add_qemu(t, 100);
+	assert_int_equal(chmod(t->root, 0755), 0);
+	path_of(t, path, sizeof(path), "100/fd");
+	assert_int_equal(chmod(path, 0), 0);
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct discover_proc *p = NULL;
+		struct discover_stats stats;
+		struct seen seen = { 0 };
+
+		if (geteuid() == 0 &&
+		    (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
+		     setuid(NOBODY) < 0))
+			_exit(77);
+		if (discover_process(t->root, 100, &p) != -EACCES)
+			_exit(1);
+		if (discover_scan(t->root, record, &seen, &stats) != 0)
+			_exit(2);
+		if (stats.denied != 1 || stats.scanned != 1 || seen.n != 0)
+			_exit(3);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(chmod(path, 0755), 0);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "SKIP: cannot drop to uid %d\n", NOBODY);
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_starttime(void **state)
+{
+	static const char *const garbage[] = {
+		"",
+		"garbage\n",
+		"1 (x S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n",
+		"1 x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n",
+		"1 (x) S 1 2 3\n",
+		"1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0\n",
+		"1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5 0 0\n",
+		"1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 +5 0 0\n",
+		"1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 12abc 0\n",
+		("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
+		 "18446744073709551616 0\n"),
+	};
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	char big[5000];
+	uint64_t st = 0;
+	size_t i;
+
+	add_proc(t, 10, "qemu-system-x86", 123456789);
+	assert_int_equal(discover_starttime(t->root, 10, &st), 0);
+	assert_int_equal(st, 123456789);
+
+	/* The comm ends at the LAST ')': it may hold ") " itself. */
+	add_proc(t, 11, "(qemu) x)", 4242);
+	assert_int_equal(discover_starttime(t->root, 11, &st), 0);
+	assert_int_equal(st, 4242);
+	add_proc(t, 12, "a) b) 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17", 77);
+	assert_int_equal(discover_starttime(t->root, 12, &st), 0);
+	assert_int_equal(st, 77);
+	add_proc(t, 13, "max", 18446744073709551615ULL);
+	assert_int_equal(discover_starttime(t->root, 13, &st), 0);
+	assert_int_equal(st, UINT64_MAX);
+
+	/* comm of a VMM is kept whole, and cut at 16 bytes. */
+	add_cmdline(t, 11, CMD("x\0"));
+	add_fd(t, 11, 3, "anon_inode:kvm-vm");
+	assert_int_equal(discover_process(t->root, 11, &p), 1);
+	assert_string_equal(p->comm, "(qemu) x)");
+	discover_proc_free(p);
+	add_proc(t, 14, "kworker/u8:1-events_unbound", 5);
+	add_cmdline(t, 14, CMD("x\0"));
+	add_fd(t, 14, 3, "anon_inode:kvm-vm");
+	assert_int_equal(discover_process(t->root, 14, &p), 1);
+	assert_string_equal(p->comm, "kworker/u8:1-eve");
+	discover_proc_free(p);
+
+	add_dir(t, "20");
+	add_dir(t, "20/fd");
+	add_fd(t, 20, 3, "anon_inode:kvm-vm");
+	for (i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+		st = 1;
+		add_stat_text(t, 20, garbage[i]);
+		assert_int_equal(discover_starttime(t->root, 20, &st),
+				 -EBADMSG);
+		assert_int_equal(st, 1);	/* untouched */
+		assert_int_equal(discover_process(t->root, 20, &p), -EBADMSG);
+	}
+	memset(big, ' ', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "1 (x) S", 7);
+	add_stat_text(t, 20, big);
+	assert_int_equal(discover_starttime(t->root, 20, &st), -EBADMSG);
+}
+
+/* Parses a copy of exactly len bytes, so a read past len is caught. */
+static void check_cmdline(const char *cmdline, size_t len, const char *name,
+			  const char *uuid)
+{
+	char *copy = len ? malloc(len) : NULL;
+	char *n = (char *)0x1, *u = (char *)0x1;
+
+	if (len) {
+		assert_non_null(copy);
+		memcpy(copy, cmdline, len);
+	}
+	assert_int_equal(cmdline_parse(copy, len, &n, &u), 0);
+	if (name)
+		assert_string_equal(n, name);
+	else
+		assert_null(n);
+	if (uuid)
+		assert_string_equal(u, uuid);
+	else
+		assert_null(u);
+	free(n);
+	free(u);
+	free(copy);
+}
+
+static void test_cmdline(void **state)
+{
+	(void)state;
+	check_cmdline(CMD("qemu\0-name\0guest=vm1,debug-threads=on\0"),
+		      "vm1", NULL);
+	check_cmdline(CMD("qemu\0-name\0vm2\0"), "vm2", NULL);
+	check_cmdline(CMD("qemu\0-name\0vm3,process=qemu:vm3\0"), "vm3", NULL);
+	check_cmdline(CMD("qemu\0-name\0process=p,guest=g\0"), "g", NULL);
+	check_cmdline(CMD("qemu\0-name\0guest=a,guest=b\0"), "b", NULL);
+	check_cmdline(CMD("qemu\0-name\0foo=bar\0"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-name\0guest=a,debug-threads,,x\0"),
+		      "a", NULL);
+
+	/* ",," is a literal comma. */
+	check_cmdline(CMD("qemu\0-name\0guest=a,,b,debug-threads=on\0"),
+		      "a,b", NULL);
+	check_cmdline(CMD("qemu\0-name\0a,,b,process=x\0"), "a,b", NULL);
+	check_cmdline(CMD("qemu\0-name\0a,,,,b\0"), "a,,b", NULL);
+	check_cmdline(CMD("qemu\0-name\0x,,\0"), "x,", NULL);
+
+	/* Two dashes work, three do not; "-name=x" is no option. */
+	check_cmdline(CMD("qemu\0--name\0vm4\0--uuid\0u4\0"), "vm4", "u4");
+	check_cmdline(CMD("qemu\0---name\0vm\0"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-name=vm\0-uuid=u\0"), NULL, NULL);
+
+	/* Repeated -name options merge: the last guest wins. */
+	check_cmdline(CMD("qemu\0-name\0first\0-name\0second\0"),
+		      "second", NULL);
+	check_cmdline(CMD("qemu\0-name\0guest=a\0-name\0debug-threads=on\0"),
+		      "a", NULL);
+	check_cmdline(CMD("qemu\0-uuid\0u1\0-uuid\0u2\0"), NULL, "u2");
+
+	/* The value is the next argument, whatever it looks like. */
+	check_cmdline(CMD("qemu\0-name\0-uuid\0u\0"), "-uuid", NULL);
+	check_cmdline(CMD("-name\0x\0"), NULL, NULL);	/* argv[0] */
+
+	/* Missing values, empty values, empty cmdlines. */
+	check_cmdline(CMD("qemu\0-name\0"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-name\0vm\0-name"), "vm", NULL);
+	check_cmdline(CMD("qemu\0-uuid"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-name\0\0"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-name\0guest=\0"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-name\0guest=,debug-threads=on\0"),
+		      NULL, NULL);
+	check_cmdline(CMD("qemu\0-name\0a\0-name\0guest=\0"), NULL, NULL);
+	check_cmdline(CMD("qemu\0-uuid\0\0"), NULL, NULL);
+	check_cmdline(NULL, 0, NULL, NULL);
+	check_cmdline("", 0, NULL, NULL);
+	check_cmdline(CMD("\0"), NULL, NULL);
+
+	/* Without the last NUL: len is the end. */
+	check_cmdline(CMD("qemu\0-name\0vm5"), "vm5", NULL);
+	check_cmdline(CMD("qemu\0-uuid\0abc"), NULL, "abc");
+
+	/* Untrusted bytes are kept as they are. */
+	check_cmdline(CMD("qemu\0-name\0guest=\"evil\"\n'x'/../\xff\xfe;$(id)"
+			  ",debug-threads=on\0"),
+		      "\"evil\"\n'x'/../\xff\xfe;$(id)", NULL);
+}
+
+static void test_cmdline_long_name(void **state)
+{
+	static const char head[] = "qemu\0-name\0guest=";
+	size_t len = sizeof(head) - 1 + 10000 + 1;
+	char *cmdline = malloc(len);
+	char *want = malloc(4097);
+
+	(void)state;
+	assert_non_null(cmdline);
+	assert_non_null(want);
+	memcpy(cmdline, head, sizeof(head) - 1);
+	memset(cmdline + sizeof(head) - 1, 'x', 10000);
+	cmdline[len - 1] = '\0';
+	memset(want, 'x', 4096);
+	want[4096] = '\0';
+	check_cmdline(cmdline, len, want, NULL);
+
+	/* Escapes count once in the cap: 5000 ",," give 4096 ','. */
+	memset(cmdline + sizeof(head) - 1, ',', 10000);
+	memset(want, ',', 4096);
+	check_cmdline(cmdline, len, want, NULL);
+	free(cmdline);
+	free(want);
+}
+
+static void test_empty_cmdline(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+
+	/* A zombie's cmdline is empty; it is still reported. */
+	add_proc(t, 70, "qemu-system-x86", 8);
+	add_cmdline(t, 70, "", 0);
+	add_fd(t, 70, 3, "anon_inode:kvm-vm");
+	assert_int_equal(discover_process(t->root, 70, &p), 1);
+	assert_null(p->name);
+	assert_null(p->uuid);
+	assert_string_equal(p->comm, "qemu-system-x86");
+	discover_proc_free(p);
+}
+
+static void test_proc_free(void **state)
+{
+	struct discover_proc *p = calloc(1, sizeof(*p));
+
+	(void)state;
+	discover_proc_free(NULL);
+	assert_non_null(p);
+	p->name = strdup("half");
+	discover_proc_free(p);
+}
+
+static void test_no_fd_leak(void **state)
+{
+	struct tree *t = *state;
+	struct discover_proc *p;
+	struct seen seen;
+	uint64_t st;
+	int before, i;
+
+	build_scan_tree(t);
+	add_dir(t, "20");
+	add_stat_text(t, 20, "garbage");
+	before = count_self_fds();
+	for (i = 0; i < 100; i++) {
+		seen = (struct seen){ 0 };
+		assert_int_equal(discover_scan(t->root, record, &seen, NULL),
+				 -EBADMSG);
+		assert_int_equal(discover_process(t->root, 100, &p), 1);
+		discover_proc_free(p);
+		assert_int_equal(discover_process(t->root, 200, &p), 0);
+		assert_int_equal(discover_process(t->root, 500, &p), -ESRCH);
+		assert_int_equal(discover_starttime(t->root, 100, &st), 0);
+		assert_int_equal(discover_starttime(t->root, 20, &st),
+				 -EBADMSG);
+	}
+	assert_int_equal(count_self_fds(), before);
+
+	/* The same with only good entries, so that scans run to the end. */
+	add_stat(t, 20, "fixed", 1);
+	for (i = 0; i < 100; i++) {
+		seen = (struct seen){ 0 };
+		assert_int_equal(discover_scan(t->root, record, &seen, NULL),
+				 2);
+		seen = (struct seen){ .fail_with = -EINTR };
+		assert_int_equal(discover_scan(t->root, record, &seen, NULL),
+				 -EINTR);
+	}
+	assert_int_equal(count_self_fds(), before);
+}
+
+/* The real /proc: this process holds no VM, others on the host may. */
+static void test_real_proc(void **state)
+{
+	struct discover_stats stats;
+	struct seen seen = { 0 };
+	int r;
+
+	(void)state;
+	r = discover_scan("/proc", record, &seen, &stats);
+	assert_true(r >= 0);
+	assert_int_equal((size_t)r, seen.n);
+	assert_true(stats.scanned > 0);
+	assert_false(seen_pid(&seen, getpid(), NULL));
+}
+
+/* A VM of our own, to check the link names against this kernel. */
+static void test_real_kvm(void **state)
+{
+	struct discover_proc *p = NULL;
+	struct seen seen = { 0 };
+	int kvm, vm, vcpu, vm_stats, vcpu_stats;
+	bool got[4] = { false };
+	size_t i;
+
+	(void)state;
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0) {
+		fprintf(stderr, "SKIP: /dev/kvm: %s\n", strerror(errno));
+		skip();
+	}
+	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0) {
+		close(kvm);
+		fprintf(stderr, "SKIP: no KVM_CAP_BINARY_STATS_FD\n");
+		skip();
+	}
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	assert_true(vm >= 0);
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	assert_true(vcpu >= 0);
+	vm_stats = ioctl(vm, KVM_GET_STATS_FD, NULL);
+	assert_true(vm_stats >= 0);
+	vcpu_stats = ioctl(vcpu, KVM_GET_STATS_FD, NULL);
+	assert_true(vcpu_stats >= 0);
+
+	assert_int_equal(discover_process("/proc", getpid(), &p), 1);
+	for (i = 0; i < p->nfds; i++) {
+		const struct discover_fd *f = &p->fds[i];
+
+		if (f->fd == vm && f->kind == DISCOVER_FD_VM && f->vcpu == -1)
+			got[0] = true;
+		if (f->fd == vcpu && f->kind == DISCOVER_FD_VCPU &&
+		    f->vcpu == 0)
+			got[1] = true;
+		if (f->fd == vm_stats && f->kind == DISCOVER_FD_VM_STATS &&
+		    f->vcpu == -1)
+			got[2] = true;
+		if (f->fd == vcpu_stats &&
+		    f->kind == DISCOVER_FD_VCPU_STATS && f->vcpu == 0)
+			got[3] = true;
+	}
+	assert_int_equal(p->nfds, 4);
+	assert_true(got[0] && got[1] && got[2] && got[3]);
+	discover_proc_free(p);
+
+	assert_true(discover_scan("/proc", record, &seen, NULL) >= 1);
+	assert_true(seen_pid(&seen, getpid(), NULL));
+
+	close(vcpu_stats);
+	close(vm_stats);
+	close(vcpu);
+	close(vm);
+	close(kvm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_qemu_like, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_non_vmm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_vm_fds, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_links, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_many_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_stops, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_starttime, setup,
+						teardown),
+		cmocka_unit_test(test_cmdline),
+		cmocka_unit_test(test_cmdline_long_name),
+		cmocka_unit_test_setup_teardown(test_empty_cmdline, setup,
+						teardown),
+		cmocka_unit_test(test_proc_free),
+		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup,
+						teardown),
+		cmocka_unit_test(test_real_proc),
+		cmocka_unit_test(test_real_kvm),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
