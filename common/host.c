@@ -1,0 +1,420 @@
+/*
+ * host.c: the VMs of one host and the stats fds taken from their VMMs.
+ *
+ * A rescan finds VMM processes (discover.c), takes copies of the stats fds
+ * they hold (acquire.c) and opens them (statsfd.c). A sample is one pread
+ * per fd. Before each sample, one poll() over the VMMs' pidfds tells which
+ * VMMs exited: their fds are closed at once, because a stats fd we hold
+ * keeps the VM's kernel objects alive after its VMM is gone.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvmstats.h"
+
+/* A VM with what only this file needs to know about it. */
+struct host_vm {
+	struct kvmstats_vm pub;
+	uint64_t seen;		/* host->generation of the last scan that saw it */
+};
+
+struct kvmstats_host {
+	char *proc_root;
+	bool raise_priv;
+	struct kvmstats_hooks hooks;
+	void *ctx;
+	struct statsfd_cache *cache;
+	struct host_vm **vms;
+	size_t nvms, cap;
+	struct pollfd *pfds;	/* scratch for host_reap(), cap entries */
+	uint64_t generation;
+	struct kvmstats_scan_report *report;	/* during a rescan only */
+};
+
+static void note_error(struct kvmstats_scan_report *report, int r)
+{
+	if (r == -EPERM || r == -EACCES)
+		report->acquire_denied++;
+	else if (report->first_error == 0)
+		report->first_error = r;
+}
+
+static void vm_free(struct host_vm *hv)
+{
+	struct kvmstats_vm *vm = &hv->pub;
+
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		statsfd_close(vm->vcpus[i]->stats);
+		free(vm->vcpus[i]);
+	}
+	free(vm->vcpus);
+	statsfd_close(vm->vm_stats);
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	free(vm->name);
+	free(vm->uuid);
+	free(hv);
+}
+
+static void vm_remove(struct kvmstats_host *host, size_t i)
+{
+	struct host_vm *hv = host->vms[i];
+
+	if (host->hooks.vm_removed)
+		host->hooks.vm_removed(&hv->pub, host->ctx);
+	host->vms[i] = host->vms[--host->nvms];
+	vm_free(hv);
+}
+
+int host_new(const char *proc_root, bool raise_priv,
+	     const struct kvmstats_hooks *hooks, void *ctx,
+	     struct kvmstats_host **ret_host)
+{
+	struct kvmstats_host *host;
+	int r;
+
+	host = calloc(1, sizeof(*host));
+	if (!host)
+		return -ENOMEM;
+	host->proc_root = strdup(proc_root ? proc_root : "/proc");
+	if (!host->proc_root) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = statsfd_cache_new(&host->cache);
+	if (r < 0)
+		goto fail;
+	host->raise_priv = raise_priv;
+	if (hooks)
+		host->hooks = *hooks;
+	host->ctx = ctx;
+	*ret_host = host;
+	return 0;
+
+fail:
+	host_free(host);
+	return r;
+}
+
+void host_free(struct kvmstats_host *host)
+{
+	if (!host)
+		return;
+	while (host->nvms > 0)
+		vm_remove(host, host->nvms - 1);
+	free(host->vms);
+	free(host->pfds);
+	statsfd_cache_free(host->cache);
+	free(host->proc_root);
+	free(host);
+}
+
+size_t host_nvms(const struct kvmstats_host *host)
+{
+	return host->nvms;
+}
+
+struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i)
+{
+	return i < host->nvms ? &host->vms[i]->pub : NULL;
+}
+
+int host_reap(struct kvmstats_host *host)
+{
+	int gone = 0, r;
+
+	if (host->nvms == 0)
+		return 0;
+	for (size_t i = 0; i < host->nvms; i++)
+		host->pfds[i] = (struct pollfd){
+			.fd = host->vms[i]->pub.pidfd, .events = POLLIN,
+		};
+	do {
+		r = poll(host->pfds, host->nvms, 0);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return 0;
+	/* Backwards: vm_remove() moves the last VM into the freed slot. */
+	for (size_t i = host->nvms; i-- > 0;) {
+		if (host->pfds[i].revents != 0) {
+			vm_remove(host, i);
+			gone++;
+		}
+	}
+	return gone;
+}
+
+static struct host_vm *find_vm(struct kvmstats_host *host, pid_t pid,
+			       uint64_t starttime)
+{
+	for (size_t i = 0; i < host->nvms; i++) {
+		struct host_vm *hv = host->vms[i];
+
+		if (hv->pub.pid == pid && hv->pub.starttime == starttime)
+			return hv;
+	}
+	return NULL;
+}
+
+static int grow_vms(struct kvmstats_host *host)
+{
+	size_t cap = host->cap ? host->cap * 2 : 8;
+	void *vms, *pfds;
+
+	if (host->nvms < host->cap)
+		return 0;
+	vms = reallocarray(host->vms, cap, sizeof(*host->vms));
+	if (!vms)
+		return -ENOMEM;
+	host->vms = vms;
+	pfds = reallocarray(host->pfds, cap, sizeof(*host->pfds));
+	if (!pfds)
+		return -ENOMEM;
+	host->pfds = pfds;
+	host->cap = cap;
+	return 0;
+}
+
+static int vm_create(struct kvmstats_host *host, const struct discover_proc *p,
+		     struct host_vm **ret_vm)
+{
+	struct host_vm *hv;
+	struct kvmstats_vm *vm;
+	int r;
+
+	r = grow_vms(host);
+	if (r < 0)
+		return r;
+	hv = calloc(1, sizeof(*hv));
+	if (!hv)
+		return -ENOMEM;
+	vm = &hv->pub;
+	vm->pidfd = -1;
+	vm->pid = p->pid;
+	vm->starttime = p->starttime;
+	vm->vm_fd = -1;
+	for (size_t i = 0; i < p->nfds; i++) {
+		if (p->fds[i].kind == DISCOVER_FD_VM) {
+			vm->nvms++;
+			vm->vm_fd = p->fds[i].fd;
+		}
+	}
+	if (vm->nvms != 1)
+		vm->vm_fd = -1;
+	vm->name_from_cmdline = p->name != NULL;
+	vm->name = strdup(discover_proc_name(p));
+	vm->uuid = p->uuid ? strdup(p->uuid) : NULL;
+	if (!vm->name || (p->uuid && !vm->uuid)) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = acquire_pidfd(host->proc_root, p->pid, p->starttime);
+	if (r < 0)
+		goto fail;
+	vm->pidfd = r;
+	host->vms[host->nvms++] = hv;
+	*ret_vm = hv;
+	return 0;
+
+fail:
+	vm_free(hv);
+	return r;
+}
+
+/* Takes a copy of the VMM's target_fd and opens it as a stats fd. */
+static int take_stats_fd(struct kvmstats_host *host, struct kvmstats_vm *vm,
+			 const struct discover_fd *dfd, struct statsfd **ret)
+{
+	int fd;
+
+	fd = acquire_stats_fd(vm->pidfd, dfd->fd, dfd->vcpu);
+	if (fd < 0)
+		return fd;
+	return statsfd_open(fd, host->cache, ret);
+}
+
+/*
+ * In a process that runs one VM, a vCPU is its id: a second stats fd the
+ * VMM holds for the same vCPU must not count it twice. In a process with
+ * several VMs ids repeat across VMs, so only the fd tells vCPUs apart.
+ */
+static bool vcpu_is(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *c,
+		    const struct discover_fd *dfd)
+{
+	return vm->nvms == 1 ? c->id == dfd->vcpu : c->vmm_fd == dfd->fd;
+}
+
+static bool has_vcpu(const struct kvmstats_vm *vm, const struct discover_fd *dfd)
+{
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		if (vcpu_is(vm, vm->vcpus[i], dfd))
+			return true;
+	return false;
+}
+
+static int insert_vcpu(struct kvmstats_vm *vm, struct kvmstats_vcpu *c)
+{
+	struct kvmstats_vcpu **v;
+	size_t at = vm->nvcpus;
+
+	v = reallocarray(vm->vcpus, vm->nvcpus + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	vm->vcpus = v;
+	while (at > 0 && (v[at - 1]->id > c->id ||
+			  (v[at - 1]->id == c->id && v[at - 1]->vmm_fd > c->vmm_fd)))
+		at--;
+	memmove(&v[at + 1], &v[at], (vm->nvcpus - at) * sizeof(*v));
+	v[at] = c;
+	vm->nvcpus++;
+	return 0;
+}
+
+static int add_vcpu(struct kvmstats_host *host, struct kvmstats_vm *vm,
+		    const struct discover_fd *dfd, struct kvmstats_vcpu **ret)
+{
+	struct kvmstats_vcpu *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->id = dfd->vcpu;
+	c->vmm_fd = dfd->fd;
+	r = take_stats_fd(host, vm, dfd, &c->stats);
+	if (r >= 0)
+		r = insert_vcpu(vm, c);
+	if (r < 0) {
+		statsfd_close(c->stats);
+		free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+/*
+ * Takes the stats fds of p that vm does not have yet. Errors are counted
+ * in the report and do not stop the others: an fd closed meanwhile
+ * (-EBADF, -ESTALE) or a VMM that just exited (-ESRCH) is simply skipped.
+ */
+static void take_new_fds(struct kvmstats_host *host, struct host_vm *hv,
+			 const struct discover_proc *p, bool announce)
+{
+	struct kvmstats_vm *vm = &hv->pub;
+
+	for (size_t i = 0; i < p->nfds; i++) {
+		const struct discover_fd *dfd = &p->fds[i];
+		struct kvmstats_vcpu *c;
+		int r = 0;
+
+		if (dfd->kind == DISCOVER_FD_VM_STATS && vm->nvms == 1 &&
+		    !vm->vm_stats)
+			r = take_stats_fd(host, vm, dfd, &vm->vm_stats);
+		else if (dfd->kind == DISCOVER_FD_VCPU_STATS && !has_vcpu(vm, dfd)) {
+			r = add_vcpu(host, vm, dfd, &c);
+			if (r >= 0 && announce && host->hooks.vcpu_added)
+				host->hooks.vcpu_added(vm, c, host->ctx);
+		}
+		if (r < 0 && r != -ESRCH && r != -EBADF && r != -ESTALE)
+			note_error(host->report, r);
+	}
+}
+
+static int merge_proc(const struct discover_proc *p, void *ctx)
+{
+	struct kvmstats_host *host = ctx;
+	struct host_vm *hv = find_vm(host, p->pid, p->starttime);
+	bool fresh = hv == NULL;
+	int r;
+
+	if (fresh) {
+		if (host->hooks.want && !host->hooks.want(p, host->ctx))
+			return 0;
+		r = vm_create(host, p, &hv);
+		if (r == -ESRCH)
+			return 0;
+		if (r < 0) {
+			note_error(host->report, r);
+			return r == -ENOMEM ? r : 0;
+		}
+	}
+	hv->seen = host->generation;
+	take_new_fds(host, hv, p, !fresh);
+	if (fresh && host->hooks.vm_added)
+		host->hooks.vm_added(&hv->pub, host->ctx);
+	return 0;
+}
+
+int host_rescan(struct kvmstats_host *host,
+		struct kvmstats_scan_report *ret_report)
+{
+	struct kvmstats_scan_report report = { 0 };
+	struct priv_saved saved = { 0 };
+	int r, found;
+
+	r = host_reap(host);
+	if (r < 0)
+		return r;
+	if (host->raise_priv) {
+		r = priv_raise(&saved);
+		if (r < 0)
+			return r;
+	}
+	host->generation++;
+	host->report = &report;
+	found = discover_scan(host->proc_root, merge_proc, host, &report.discover);
+	host->report = NULL;
+	if (host->raise_priv)
+		priv_restore(&saved);
+	if (found < 0)
+		return found;
+
+	/*
+	 * A VM that no scan sees any more has had its kvm-vm fds closed while
+	 * its process lives on (exec, or a test harness destroying a VM):
+	 * release it too, or our stats fds would keep it alive.
+	 */
+	for (size_t i = host->nvms; i-- > 0;)
+		if (host->vms[i]->seen != host->generation)
+			vm_remove(host, i);
+	for (size_t i = 0; i < host->nvms; i++) {
+		const struct kvmstats_vm *vm = &host->vms[i]->pub;
+
+		if (!vm->vm_stats && vm->nvcpus == 0)
+			report.vms_without_stats++;
+	}
+	if (ret_report)
+		*ret_report = report;
+	return (int)host->nvms;
+}
+
+static void sample_one(struct statsfd *s)
+{
+	if (s)
+		s->error = statsfd_sample(s);
+}
+
+int host_sample(struct kvmstats_host *host)
+{
+	int r;
+
+	/* A VMM that exited must not be kept alive by our fds until later. */
+	r = host_reap(host);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < host->nvms; i++) {
+		struct kvmstats_vm *vm = &host->vms[i]->pub;
+
+		sample_one(vm->vm_stats);
+		for (size_t j = 0; j < vm->nvcpus; j++)
+			sample_one(vm->vcpus[j]->stats);
+	}
+	return (int)host->nvms;
+}
