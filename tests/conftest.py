@@ -1,0 +1,101 @@
+"""Shared fixtures: where the build is, and test VMs with known exit counts.
+
+The test VMs come from tests/fixtures/testvm.c, a small VMM on the raw KVM
+API that writes the exits it saw itself to a JSON file: the ground truth
+every integration test compares the reported stats with.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+BUILD = Path(os.environ.get("KVMSTATS_BUILD", Path(__file__).parent.parent / "build"))
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def kvm_missing_reason():
+    if not os.path.exists("/dev/kvm"):
+        return "SKIP: /dev/kvm does not exist on this machine"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "SKIP: /dev/kvm is not accessible to this user"
+    return None
+
+
+requires_kvm = pytest.mark.skipif(kvm_missing_reason() is not None,
+                                  reason=kvm_missing_reason() or "")
+requires_root = pytest.mark.skipif(os.geteuid() != 0,
+                                   reason="SKIP: needs root to test privilege handling")
+
+
+def wait_for(predicate, timeout=10.0, step=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class TestVM:
+    """One testvm process; stopped by pid at teardown."""
+
+    def __init__(self, tmp_path, *args, name=None, state="halted"):
+        self.shared_dir = None
+        if "--user" in map(str, args):
+            # The VMM drops to another user, who cannot enter pytest's
+            # private tmp_path: give it a directory of its own under /tmp.
+            self.shared_dir = tmp_path = Path(tempfile.mkdtemp(prefix="kvmstats-"))
+            tmp_path.chmod(0o1777)
+        self.counts_path = tmp_path / f"counts-{time.monotonic_ns()}.json"
+        argv = [str(BUILD / "tests/fixtures/testvm"), "--counts", str(self.counts_path)]
+        argv += [str(a) for a in args]
+        if name is not None:
+            argv += ["-name", f"guest={name},debug-threads=on"]
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        if state:
+            self.wait_state(state)
+
+    def counts(self):
+        try:
+            return json.loads(self.counts_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def wait_state(self, state, timeout=20.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"testvm exited with {self.proc.returncode}")
+            c = self.counts()
+            return c if c and c["state"] == state else None
+        return wait_for(ready, timeout, what=f"testvm state {state}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        status = self.proc.wait(timeout=20)
+        if self.shared_dir:
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
+        return status
+
+
+@pytest.fixture
+def testvm(tmp_path):
+    vms = []
+
+    def start(*args, **kwargs):
+        vm = TestVM(tmp_path, *args, **kwargs)
+        vms.append(vm)
+        return vm
+
+    yield start
+    for vm in vms:
+        vm.stop()
