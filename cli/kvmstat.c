@@ -1,0 +1,624 @@
+/*
+ * kvmstat: report KVM activity per virtual CPU, in the spirit of illumos
+ * kvmstat(1): "kvmstat [interval [count]]", one row per vCPU with the
+ * exits of each kind and the injections over each interval.
+ *
+ * A front end only: the core (common/) finds the VMs, takes their stats fds
+ * and samples them; this file chooses what to show and prints it, as a
+ * table or, with --json, as one JSON object per interval (JSON Lines).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvmstats.h"
+
+#define MAX_PIDS 64
+
+struct options {
+	pid_t pids[MAX_PIDS];
+	size_t npids;
+	struct filter *vm_filter;	/* -n */
+	struct filter *stat_filter;	/* -s; NULL: the kvmstat columns */
+	bool totals;
+	bool json;
+	unsigned interval;		/* seconds */
+	unsigned long count;		/* 0: forever */
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: kvmstat [options] [interval [count]]\n"
+	      "Reports KVM statistics per virtual CPU every interval seconds\n"
+	      "(default 1), count times (default: until interrupted).\n\n"
+	      "  -p, --pid PID      only the VMs of process PID (repeatable)\n"
+	      "  -n, --name NAME    only VMs called NAME; \"/regex/\" matches a POSIX\n"
+	      "                     extended regex (repeatable)\n"
+	      "  -s, --stat STAT    show these stats instead of the kvmstat columns;\n"
+	      "                     a name or \"/regex/\" (repeatable)\n"
+	      "  -t, --totals       add a row per VM with the sum of its vCPUs\n"
+	      "  -j, --json         one JSON object per interval, with every stat's\n"
+	      "                     value since the VM started and its change over\n"
+	      "                     the interval\n"
+	      "  -h, --help         this text\n\n"
+	      "Columns: exits haltx irqx irqwx iox mmiox irqs emul eptv, taken from\n"
+	      "this kernel's stat names; \"-\" where the kernel has no such stat.\n", f);
+}
+
+static int parse_ulong(const char *s, unsigned long max, unsigned long *ret)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int add_filter_entry(struct filter **f, const char *entry)
+{
+	int r;
+
+	if (!*f) {
+		r = filter_new(f);
+		if (r < 0)
+			return r;
+	}
+	return filter_add(*f, entry, false);
+}
+
+/* Returns 0 to go on, 1 to exit successfully (help), -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "stat", required_argument, NULL, 's' },
+		{ "totals", no_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	unsigned long v;
+	int c;
+
+	o->interval = 1;
+	while ((c = getopt_long(argc, argv, "p:n:s:tjh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (o->npids == MAX_PIDS ||
+			    parse_ulong(optarg, INT_MAX, &v) < 0 || v == 0) {
+				fprintf(stderr, "kvmstat: bad or too many --pid: %s\n", optarg);
+				return -1;
+			}
+			o->pids[o->npids++] = (pid_t)v;
+			break;
+		case 'n':
+		case 's':
+			if (add_filter_entry(c == 'n' ? &o->vm_filter : &o->stat_filter,
+					     optarg) < 0) {
+				fprintf(stderr, "kvmstat: bad --%s: \"%s\" (an empty name, or a "
+					"/regex/ that does not compile)\n",
+					c == 'n' ? "name" : "stat", optarg);
+				return -1;
+			}
+			break;
+		case 't':
+			o->totals = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		if (parse_ulong(argv[optind], 86400, &v) < 0 || v == 0) {
+			fprintf(stderr, "kvmstat: interval must be 1 to 86400 seconds: %s\n",
+				argv[optind]);
+			return -1;
+		}
+		o->interval = (unsigned)v;
+		optind++;
+	}
+	if (optind < argc) {
+		if (parse_ulong(argv[optind], ULONG_MAX, &v) < 0 || v == 0) {
+			fprintf(stderr, "kvmstat: count must be a positive number: %s\n",
+				argv[optind]);
+			return -1;
+		}
+		o->count = v;
+		optind++;
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* The --pid and --name choice, made before any fd is taken from a VMM. */
+static bool want_vmm(const struct discover_proc *p, void *ctx)
+{
+	const struct options *o = ctx;
+	bool pid_ok = o->npids == 0;
+
+	for (size_t i = 0; i < o->npids; i++)
+		if (o->pids[i] == p->pid)
+			pid_ok = true;
+	return pid_ok && filter_match(o->vm_filter, discover_proc_name(p)) == 1;
+}
+
+static bool has_prev(const struct statsfd *s)
+{
+	return s && s->error == 0 && s->samples >= 2;
+}
+
+/* Sum of a stat's values (the bucket counts of a histogram) in a sample. */
+static uint64_t stat_sum(const uint64_t *values, const struct kvmstats_desc *d)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < d->size; i++)
+		sum += values[d->index + i];
+	return sum;
+}
+
+/* ------------------------------------------------------------------ table */
+
+/* VM names are untrusted: no control characters reach the terminal. */
+static void print_name(const char *name, int width)
+{
+	int n = 0;
+
+	for (; *name && n < width; name++, n++)
+		putchar((unsigned char)*name < 0x20 || *name == 0x7f ? '?' : *name);
+	for (; n < width; n++)
+		putchar(' ');
+}
+
+struct column {
+	const char *heading;
+	const struct catalog_column *kvmstat;	/* default columns */
+	const char *stat;			/* -s columns */
+	int width;
+};
+
+struct table {
+	struct column *cols;
+	size_t ncols;
+};
+
+static int table_add(struct table *t, const struct column *c)
+{
+	struct column *cols = reallocarray(t->cols, t->ncols + 1, sizeof(*cols));
+
+	if (!cols)
+		return -ENOMEM;
+	t->cols = cols;
+	t->cols[t->ncols++] = *c;
+	return 0;
+}
+
+static bool table_has_stat(const struct table *t, const char *name)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].stat && strcmp(t->cols[i].stat, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The columns: the kvmstat ones, or with -s every stat of the VMs shown
+ * that passes the filter, in the kernel's order.
+ */
+static int table_build(struct table *t, const struct options *o,
+		       struct kvmstats_host *host)
+{
+	struct column c = { 0 };
+
+	t->ncols = 0;
+	if (!o->stat_filter) {
+		for (size_t i = 0; i < catalog_kvmstat_ncolumns; i++) {
+			c.heading = catalog_kvmstat_columns[i].heading;
+			c.kvmstat = &catalog_kvmstat_columns[i];
+			c.width = 8;
+			if (table_add(t, &c) < 0)
+				return -ENOMEM;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < host_nvms(host); i++) {
+		const struct kvmstats_vm *vm = host_vm(host, i);
+		const struct kvmstats_schema *s;
+
+		if (vm->nvcpus == 0)
+			continue;
+		s = vm->vcpus[0]->stats->schema;
+		for (uint32_t d = 0; d < s->num_desc; d++) {
+			const char *name = s->desc[d].name;
+			size_t len = strlen(name);
+
+			if (filter_match(o->stat_filter, name) != 1 ||
+			    table_has_stat(t, name))
+				continue;
+			c.heading = name;
+			c.stat = name;
+			c.width = len > 8 ? (int)len : 8;
+			if (table_add(t, &c) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int column_desc(const struct column *c, const struct kvmstats_schema *s)
+{
+	return c->kvmstat ? catalog_column_find(c->kvmstat, s) : schema_find(s, c->stat);
+}
+
+static void print_header(const struct table *t)
+{
+	printf("%7s %-16s %4s", "pid", "vm", "vcpu");
+	for (size_t i = 0; i < t->ncols; i++)
+		printf(" %*s", t->cols[i].width, t->cols[i].heading);
+	putchar('\n');
+}
+
+/* The change of a cell over the interval, summed over the vCPUs given. */
+static bool cell_delta(const struct column *c, struct kvmstats_vcpu *const *vcpus,
+		       size_t n, int64_t *ret)
+{
+	int64_t sum = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct statsfd *s = vcpus[i]->stats;
+		int d = column_desc(c, s->schema);
+
+		if (d < 0 || !has_prev(s))
+			continue;
+		sum += (int64_t)(stat_sum(s->cur, &s->schema->desc[d]) -
+				 stat_sum(s->prev, &s->schema->desc[d]));
+		any = true;
+	}
+	*ret = sum;
+	return any;
+}
+
+static void print_row(const struct table *t, const struct kvmstats_vm *vm,
+		      const char *vcpu, struct kvmstats_vcpu *const *vcpus, size_t n)
+{
+	printf("%7d ", (int)vm->pid);
+	print_name(vm->name, 16);
+	printf(" %4s", vcpu);
+	for (size_t i = 0; i < t->ncols; i++) {
+		int64_t v;
+
+		if (cell_delta(&t->cols[i], vcpus, n, &v))
+			printf(" %*lld", t->cols[i].width, (long long)v);
+		else
+			printf(" %*s", t->cols[i].width, "-");
+	}
+	putchar('\n');
+}
+
+static int print_table(const struct options *o, struct kvmstats_host *host)
+{
+	struct table t = { 0 };
+
+	if (table_build(&t, o, host) < 0)
+		return -ENOMEM;
+	print_header(&t);
+	for (size_t i = 0; i < host_nvms(host); i++) {
+		const struct kvmstats_vm *vm = host_vm(host, i);
+		char id[16];
+
+		for (size_t j = 0; j < vm->nvcpus; j++) {
+			snprintf(id, sizeof(id), "%d", vm->vcpus[j]->id);
+			print_row(&t, vm, id, &vm->vcpus[j], 1);
+		}
+		if (o->totals && vm->nvcpus > 0)
+			print_row(&t, vm, "all", vm->vcpus, vm->nvcpus);
+	}
+	putchar('\n');
+	free(t.cols);
+	return 0;
+}
+
+/* ------------------------------------------------------------------- JSON */
+
+/*
+ * jansson refuses strings that are not UTF-8, and VM names are anybody's
+ * bytes: such a name is shown with each bad byte replaced by U+FFFD.
+ */
+static json_t *json_name(const char *s)
+{
+	json_t *j = json_string(s);
+	char *buf, *p;
+
+	if (j)
+		return j;
+	buf = malloc(strlen(s) * 3 + 1);
+	if (!buf)
+		return NULL;
+	p = buf;
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x80) {
+			*p++ = *s;
+		} else {
+			memcpy(p, "\xef\xbf\xbd", 3);
+			p += 3;
+		}
+	}
+	*p = '\0';
+	j = json_string(buf);
+	free(buf);
+	return j;
+}
+
+static json_t *json_values(const uint64_t *v, const struct kvmstats_desc *d)
+{
+	json_t *a;
+
+	if (d->size == 1 && d->type != KVM_STATS_TYPE_LINEAR_HIST &&
+	    d->type != KVM_STATS_TYPE_LOG_HIST)
+		return json_integer((json_int_t)v[d->index]);
+	a = json_array();
+	for (uint32_t i = 0; a && i < d->size; i++)
+		json_array_append_new(a, json_integer((json_int_t)v[d->index + i]));
+	return a;
+}
+
+static json_t *json_deltas(const struct statsfd *s, const struct kvmstats_desc *d)
+{
+	json_t *a;
+
+	if (!has_prev(s))
+		return json_null();
+	if (d->size == 1 && d->type != KVM_STATS_TYPE_LINEAR_HIST &&
+	    d->type != KVM_STATS_TYPE_LOG_HIST)
+		return json_integer((json_int_t)(s->cur[d->index] - s->prev[d->index]));
+	a = json_array();
+	for (uint32_t i = 0; a && i < d->size; i++)
+		json_array_append_new(a, json_integer(
+			(json_int_t)(s->cur[d->index + i] - s->prev[d->index + i])));
+	return a;
+}
+
+/* Upper bounds of the buckets, in the stat's unit; null for the open one. */
+static json_t *json_bounds(const struct kvmstats_desc *d)
+{
+	json_t *a = json_array();
+	double scale = decode_scale(d);
+	uint64_t lo, hi;
+
+	for (uint32_t i = 0; a && i < d->size; i++) {
+		if (decode_bucket_bounds(d, i, &lo, &hi) < 0 || hi == UINT64_MAX)
+			json_array_append_new(a, json_null());
+		else
+			json_array_append_new(a, json_real((double)hi * scale));
+	}
+	return a;
+}
+
+static json_t *json_stats(const struct options *o, const struct statsfd *s)
+{
+	json_t *obj = json_object();
+
+	for (uint32_t i = 0; obj && i < s->schema->num_desc; i++) {
+		const struct kvmstats_desc *d = &s->schema->desc[i];
+		json_t *st;
+
+		if (filter_match(o->stat_filter, d->name) != 1)
+			continue;
+		st = json_pack("{s:o, s:o, s:s, s:s, s:i}",
+			       "value", json_values(s->cur, d),
+			       "delta", json_deltas(s, d),
+			       "type", decode_type_name(d->type),
+			       "unit", decode_unit_name(d->unit),
+			       "exponent", (int)d->exponent);
+		if (st && d->known && (d->type == KVM_STATS_TYPE_LINEAR_HIST ||
+				       d->type == KVM_STATS_TYPE_LOG_HIST))
+			json_object_set_new(st, "bucket_upper_bounds", json_bounds(d));
+		json_object_set_new(obj, d->name, st);
+	}
+	return obj;
+}
+
+static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
+{
+	json_t *vcpus = json_array(), *j;
+
+	for (size_t i = 0; vcpus && i < vm->nvcpus; i++) {
+		const struct kvmstats_vcpu *c = vm->vcpus[i];
+
+		json_array_append_new(vcpus, json_pack(
+			"{s:i, s:i, s:s, s:o}", "vcpu", c->id, "vmm_fd", c->vmm_fd,
+			"stats_id", c->stats->id, "stats", json_stats(o, c->stats)));
+	}
+	j = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:o, s:o}",
+		      "pid", (int)vm->pid,
+		      "name", json_name(vm->name),
+		      "uuid", vm->uuid ? json_name(vm->uuid) : json_null(),
+		      "name_from_cmdline", vm->name_from_cmdline,
+		      "vm_fd", vm->vm_fd,
+		      "nvms", (int)vm->nvms,
+		      "stats", vm->vm_stats ? json_stats(o, vm->vm_stats) : json_null(),
+		      "vcpus", vcpus);
+	return j;
+}
+
+static int print_json(const struct options *o, struct kvmstats_host *host)
+{
+	struct timespec now;
+	json_t *doc, *vms = json_array();
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (size_t i = 0; vms && i < host_nvms(host); i++) {
+		json_array_append_new(vms, json_vm(o, host_vm(host, i)));
+	}
+	doc = json_pack("{s:f, s:i, s:o}",
+			"time", now.tv_sec + now.tv_nsec / 1e9,
+			"interval", (int)o->interval, "vms", vms);
+	if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) < 0)
+		r = -ENOMEM;
+	putchar('\n');
+	json_decref(doc);
+	return r;
+}
+
+/* ------------------------------------------------------------------- main */
+
+/* Says once, exactly, why kvmstat cannot report anything. */
+static int explain_nothing(const struct kvmstats_scan_report *rep,
+			   const struct priv_report *priv, bool filtered)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	self[n > 0 ? n : 0] = '\0';
+	if ((rep->discover.denied > 0 || rep->acquire_denied > 0) && !priv->sys_ptrace) {
+		if (priv->root)
+			fprintf(stderr, "kvmstat: running as root but without CAP_SYS_PTRACE "
+				"(this shell or container drops it): cannot read the VMMs' "
+				"stats fds. Run it where root keeps CAP_SYS_PTRACE.\n");
+		else
+			fprintf(stderr, "kvmstat: %u processes could not be inspected: not "
+				"root and without CAP_SYS_PTRACE. Run as root, or grant it: "
+				"setcap cap_sys_ptrace,cap_dac_read_search+ep %s\n",
+				rep->discover.denied + rep->acquire_denied, self);
+		return 1;
+	}
+	if (filtered && rep->vms_without_stats == 0) {
+		fprintf(stderr, "kvmstat: no VM matches the --pid and --name given\n");
+		return 1;
+	}
+	if (rep->vms_without_stats > 0) {
+		fprintf(stderr, "kvmstat: %u VMs found, but their VMMs hold no KVM stats "
+			"fd (QEMU before 8.1, Firecracker, Cloud Hypervisor and kvmtool "
+			"never open one): nothing to read\n", rep->vms_without_stats);
+		return 1;
+	}
+	if (rep->first_error < 0) {
+		fprintf(stderr, "kvmstat: reading the VMs failed: %s\n",
+			strerror(-rep->first_error));
+		return 1;
+	}
+	fprintf(stderr, "kvmstat: no KVM VMs are running on this host\n");
+	return 1;
+}
+
+/* 0 when the kernel can have stats fds, else the exit status. */
+static int check_kernel(void)
+{
+	struct utsname u;
+	int r = statsfd_supported();
+
+	if (r == 0) {
+		uname(&u);
+		fprintf(stderr, "kvmstat: kernel %s has no binary stats API "
+			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later)\n", u.release);
+		return 1;
+	}
+	if (r == -ENOENT || r == -ENODEV || r == -ENXIO) {
+		fprintf(stderr, "kvmstat: no /dev/kvm: KVM is not available on this host\n");
+		return 1;
+	}
+	return 0;	/* supported, or /dev/kvm not ours to open: try anyway */
+}
+
+/* Absolute deadlines: the reports do not drift, however long one takes. */
+static void sleep_until(struct timespec *deadline, unsigned interval)
+{
+	deadline->tv_sec += interval;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, deadline, NULL) == EINTR)
+		;
+}
+
+static int run(const struct options *o, struct kvmstats_host *host,
+	       const struct priv_report *priv)
+{
+	struct kvmstats_scan_report rep;
+	struct timespec deadline;
+	int r;
+
+	r = host_rescan(host, &rep);
+	if (r < 0) {
+		fprintf(stderr, "kvmstat: cannot scan /proc: %s\n", strerror(-r));
+		return 1;
+	}
+	if (rep.vms_without_stats == host_nvms(host))
+		return explain_nothing(&rep, priv, o->npids > 0 || o->vm_filter);
+	host_sample(host);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	for (unsigned long n = 0; o->count == 0 || n < o->count; n++) {
+		sleep_until(&deadline, o->interval);
+		/* New VMs and hot-plugged vCPUs; exited VMMs are released. */
+		host_rescan(host, NULL);
+		host_sample(host);
+		r = o->json ? print_json(o, host) : print_table(o, host);
+		if (r < 0 || fflush(stdout) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct kvmstats_host *host = NULL;
+	const struct kvmstats_hooks hooks = { .want = want_vmm };
+	struct priv_report priv;
+	int r, status;
+
+	r = parse_args(argc, argv, &o);
+	if (r != 0) {
+		status = r > 0 ? 0 : 2;
+		goto out;
+	}
+	status = check_kernel();
+	if (status != 0)
+		goto out;
+	/* Before anything else: keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH only. */
+	r = priv_probe(&priv);
+	if (r >= 0)
+		r = priv_restrict();
+	if (r < 0) {
+		fprintf(stderr, "kvmstat: cannot drop capabilities: %s\n", strerror(-r));
+		status = 1;
+		goto out;
+	}
+	/*
+	 * SIGINT, SIGTERM and SIGPIPE keep their default action: kvmstat has
+	 * nothing to save, and the kernel closes every fd it holds.
+	 */
+	r = host_new("/proc", true, &hooks, &o, &host);
+	if (r < 0) {
+		fprintf(stderr, "kvmstat: %s\n", strerror(-r));
+		status = 1;
+		goto out;
+	}
+	status = run(&o, host, &priv);
+out:
+	host_free(host);
+	filter_free(o.vm_filter);
+	filter_free(o.stat_filter);
+	return status;
+}
