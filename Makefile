@@ -47,12 +47,14 @@ LIB := $(O)/libkvmstats.a
 LIBS_CORE := -lcap
 
 KVMSTAT := $(O)/kvmstat
+NETDATA_PLUGIN := $(O)/kvm_stats.plugin
+NETDATA_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard netdata/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
 
-all: $(LIB) $(KVMSTAT) $(UNIT_BINS) $(FIXTURE_BINS)
+all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -67,6 +69,11 @@ $(KVMSTAT): $(O)/obj/cli/kvmstat.o $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson
+
+$(NETDATA_PLUGIN): $(NETDATA_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -linih
 
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)

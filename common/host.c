@@ -418,3 +418,30 @@ int host_sample(struct kvmstats_host *host)
 	}
 	return (int)host->nvms;
 }
+
+int host_vcpu_totals(const struct kvmstats_vm *vm,
+		     const struct kvmstats_schema *schema, uint64_t *ret_values)
+{
+	int counted = 0;
+
+	memset(ret_values, 0, schema->num_values * sizeof(*ret_values));
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		const struct statsfd *s = vm->vcpus[i]->stats;
+
+		if (s->schema != schema || s->samples == 0)
+			continue;
+		for (uint32_t d = 0; d < schema->num_desc; d++) {
+			const struct kvmstats_desc *desc = &schema->desc[d];
+			bool peak = desc->known && desc->type == KVM_STATS_TYPE_PEAK;
+
+			for (uint32_t k = desc->index; k < desc->index + desc->size; k++) {
+				if (!peak)
+					ret_values[k] += s->cur[k];
+				else if (s->cur[k] > ret_values[k])
+					ret_values[k] = s->cur[k];
+			}
+		}
+		counted++;
+	}
+	return counted;
+}

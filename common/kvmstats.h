@@ -338,6 +338,15 @@ int host_rescan(struct kvmstats_host *host,
  */
 int host_sample(struct kvmstats_host *host);
 
+/*
+ * The VM-wide view of its vCPUs: per value slot of schema, the sum over the
+ * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
+ * another schema or no sample yet is left out. ret_values has
+ * schema->num_values slots. Returns the number of vCPUs counted.
+ */
+int host_vcpu_totals(const struct kvmstats_vm *vm,
+		     const struct kvmstats_schema *schema, uint64_t *ret_values);
+
 size_t host_nvms(const struct kvmstats_host *host);
 struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i);
 

@@ -46,7 +46,7 @@ def wait_for(predicate, timeout=10.0, step=0.02, what="condition"):
 class TestVM:
     """One testvm process; stopped by pid at teardown."""
 
-    def __init__(self, tmp_path, *args, name=None, state="halted"):
+    def __init__(self, tmp_path, *args, name=None, uuid=None, state="halted"):
         self.shared_dir = None
         if "--user" in map(str, args):
             # The VMM drops to another user, who cannot enter pytest's
@@ -58,6 +58,8 @@ class TestVM:
         argv += [str(a) for a in args]
         if name is not None:
             argv += ["-name", f"guest={name},debug-threads=on"]
+        if uuid is not None:
+            argv += ["-uuid", uuid]
         self.name = name
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid

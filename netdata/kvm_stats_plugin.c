@@ -1,0 +1,618 @@
+/*
+ * kvm_stats.plugin: a Netdata external plugin for KVM binary stats.
+ *
+ * Netdata runs every executable *.plugin in its plugins directory with
+ * argv[1] = update_every and reads the protocol from its stdout (Netdata's
+ * plugins.d documentation). This file translates what common/ hands it:
+ * VMs appear (charts defined), are sampled (BEGIN/SET/END) and go (charts
+ * re-sent obsolete). Only main() chooses the exit status, because Netdata
+ * reads it: non-zero before any data disables the plugin, 0 restarts it.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "charts.h"
+#include "kvmstats.h"
+
+#define CONFIG_NAME "kvm_stats.conf"
+#define USEC_PER_SEC 1000000ULL
+
+struct config {
+	int update_every;
+	int rescan_every;
+	bool per_vcpu;
+	bool histograms;
+	bool vcpu_groups[CATALOG_NGROUPS];
+	struct filter *stats;
+	struct filter *vms;
+	char error[256];	/* the first bad setting, for the message */
+};
+
+/* One layout per pair of schemas: every VM of one kernel shares it. */
+struct cached_layout {
+	const struct kvmstats_schema *vm_schema, *vcpu_schema;
+	bool vcpu_only;
+	struct layout *layout;
+};
+
+struct plugin {
+	struct config cfg;
+	struct layout_options lopt;
+	FILE *out;
+	struct kvmstats_host *host;
+	struct cached_layout *layouts;
+	size_t nlayouts;
+	int error;		/* first -errno a hook met (out of memory) */
+	bool exiting;		/* VMs released at exit are not gone: no obsolete */
+};
+
+/* Per-VM state, in kvmstats_vm.user. */
+struct plugin_vm {
+	char type_id[80];	/* "kvm_<name>", unique on the host */
+	const struct kvmstats_schema *vm_schema, *vcpu_schema;
+	const struct layout *layout, *vcpu_layout;
+	uint64_t *totals;	/* the vCPUs summed, vcpu_schema->num_values */
+	uint64_t last_usec;	/* monotonic time of the last update */
+};
+
+/* Per-vCPU state, in kvmstats_vcpu.user. */
+struct plugin_vcpu {
+	char prefix[32];	/* "vcpu<N>_" before each chart key */
+	bool defined;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* --------------------------------------------------------------- config */
+
+static int parse_bool(const char *v, bool *ret)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcmp(v, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_int(const char *v, long min, long max, int *ret)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return -EINVAL;
+	*ret = (int)n;
+	return 0;
+}
+
+/* "exits halt", or "all": the groups that get per-vCPU charts. */
+static int parse_groups(const char *v, bool groups[CATALOG_NGROUPS])
+{
+	char buf[512], *save = NULL;
+
+	if (strlen(v) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, v);
+	memset(groups, 0, CATALOG_NGROUPS * sizeof(bool));
+	for (char *w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+		bool found = false;
+
+		for (int g = 0; g < CATALOG_NGROUPS; g++) {
+			if (strcmp(w, "all") == 0 || strcmp(w, catalog_group_name(g)) == 0) {
+				groups[g] = true;
+				found = true;
+			}
+		}
+		if (!found)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_entry(struct filter **f, const char *value, bool exclude)
+{
+	int r;
+
+	if (!*f) {
+		r = filter_new(f);
+		if (r < 0)
+			return r;
+	}
+	return filter_add(*f, value, exclude);
+}
+
+/* inih's handler: 1 when the setting is good, 0 when not. */
+static int on_setting(void *user, const char *section, const char *name,
+		      const char *value)
+{
+	struct config *cfg = user;
+	int r;
+
+	if (strcmp(section, "kvm_stats") != 0)
+		r = -ENOENT;
+	else if (strcmp(name, "update every") == 0)
+		r = parse_int(value, 1, 3600, &cfg->update_every);
+	else if (strcmp(name, "rescan every") == 0)
+		r = parse_int(value, 1, 86400, &cfg->rescan_every);
+	else if (strcmp(name, "per vcpu charts") == 0)
+		r = parse_bool(value, &cfg->per_vcpu);
+	else if (strcmp(name, "per vcpu groups") == 0)
+		r = parse_groups(value, cfg->vcpu_groups);
+	else if (strcmp(name, "histograms") == 0)
+		r = parse_bool(value, &cfg->histograms);
+	else if (strcmp(name, "include stat") == 0 || strcmp(name, "exclude stat") == 0)
+		r = add_entry(&cfg->stats, value, name[0] == 'e');
+	else if (strcmp(name, "include vm") == 0 || strcmp(name, "exclude vm") == 0)
+		r = add_entry(&cfg->vms, value, name[0] == 'e');
+	else
+		r = -ENOENT;
+	if (r < 0 && cfg->error[0] == '\0')
+		snprintf(cfg->error, sizeof(cfg->error),
+			 r == -ENOENT ? "unknown setting '%s' in [%s]" :
+					"bad value for '%s' in [%s]: '%s'",
+			 name, section, value);
+	return r >= 0;
+}
+
+static void config_defaults(struct config *cfg, int update_every)
+{
+	*cfg = (struct config){
+		.update_every = update_every,
+		.rescan_every = 10,
+		.per_vcpu = true,
+		.histograms = true,
+	};
+	cfg->vcpu_groups[CATALOG_EXITS] = true;
+	cfg->vcpu_groups[CATALOG_HALT] = true;
+}
+
+/*
+ * The user's file, else the stock one, else the defaults. Returns 0, or
+ * -EINVAL with the message printed.
+ */
+static int config_load(struct config *cfg)
+{
+	const char *dirs[] = { getenv("NETDATA_USER_CONFIG_DIR"),
+			       getenv("NETDATA_STOCK_CONFIG_DIR") };
+	char path[PATH_MAX];
+	int line;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (!dirs[i] || !*dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], CONFIG_NAME);
+		line = ini_parse(path, on_setting, cfg);
+		if (line == -1)
+			continue;	/* no such file here */
+		if (line != 0) {
+			fprintf(stderr, "kvm_stats.plugin: %s:%d: %s\n", path, line,
+				line > 0 && cfg->error[0] ? cfg->error : "cannot be read");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- layouts */
+
+static const struct layout *layout_get(struct plugin *p,
+				       const struct kvmstats_schema *vm_schema,
+				       const struct kvmstats_schema *vcpu_schema,
+				       bool vcpu_only)
+{
+	struct cached_layout *c;
+	struct layout *l;
+
+	for (size_t i = 0; i < p->nlayouts; i++) {
+		c = &p->layouts[i];
+		if (c->vm_schema == vm_schema && c->vcpu_schema == vcpu_schema &&
+		    c->vcpu_only == vcpu_only)
+			return c->layout;
+	}
+	if (layout_build(vm_schema, vcpu_schema, vcpu_only, &p->lopt, &l) < 0)
+		return NULL;
+	c = reallocarray(p->layouts, p->nlayouts + 1, sizeof(*c));
+	if (!c) {
+		layout_free(l);
+		return NULL;
+	}
+	p->layouts = c;
+	p->layouts[p->nlayouts++] = (struct cached_layout){
+		vm_schema, vcpu_schema, vcpu_only, l,
+	};
+	return l;
+}
+
+/* ----------------------------------------------------------------- VMs */
+
+static bool type_id_taken(struct plugin *p, const char *id)
+{
+	for (size_t i = 0; i < host_nvms(p->host); i++) {
+		const struct plugin_vm *pv = host_vm(p->host, i)->user;
+
+		if (pv && strcmp(pv->type_id, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void define_vm_charts(struct plugin *p, const struct kvmstats_vm *vm,
+			     bool obsolete)
+{
+	const struct plugin_vm *pv = vm->user;
+	const struct chart_labels labels = { .vm = vm, .vcpu = -1 };
+
+	for (size_t i = 0; pv->layout && i < pv->layout->ncharts; i++)
+		chart_define(p->out, pv->type_id, "", &pv->layout->charts[i], &labels,
+			     p->cfg.update_every, obsolete);
+}
+
+static void define_vcpu_charts(struct plugin *p, const struct kvmstats_vm *vm,
+			       const struct kvmstats_vcpu *vcpu, bool obsolete)
+{
+	const struct plugin_vm *pv = vm->user;
+	const struct plugin_vcpu *pc = vcpu->user;
+	const struct chart_labels labels = { .vm = vm, .vcpu = vcpu->id };
+
+	for (size_t i = 0; pc && pv->vcpu_layout && i < pv->vcpu_layout->ncharts; i++)
+		chart_define(p->out, pv->type_id, pc->prefix, &pv->vcpu_layout->charts[i],
+			     &labels, p->cfg.update_every, obsolete);
+}
+
+/*
+ * (Re)defines the VM's charts when its schemas changed: at its start, and
+ * when its first vCPU stats fd arrives after it.
+ */
+static int refresh_vm(struct plugin *p, struct kvmstats_vm *vm)
+{
+	struct plugin_vm *pv = vm->user;
+	const struct kvmstats_schema *vm_schema = vm->vm_stats ? vm->vm_stats->schema : NULL;
+	const struct kvmstats_schema *vcpu_schema =
+		vm->nvcpus ? vm->vcpus[0]->stats->schema : NULL;
+
+	if (pv->layout && pv->vm_schema == vm_schema && pv->vcpu_schema == vcpu_schema)
+		return 0;
+	pv->layout = layout_get(p, vm_schema, vcpu_schema, false);
+	pv->vcpu_layout = vcpu_schema && p->cfg.per_vcpu ?
+			  layout_get(p, NULL, vcpu_schema, true) : NULL;
+	free(pv->totals);
+	pv->totals = vcpu_schema ? calloc(vcpu_schema->num_values, sizeof(uint64_t)) : NULL;
+	if (!pv->layout || (vcpu_schema && !pv->totals) ||
+	    (vcpu_schema && p->cfg.per_vcpu && !pv->vcpu_layout))
+		return -ENOMEM;
+	pv->vm_schema = vm_schema;
+	pv->vcpu_schema = vcpu_schema;
+	define_vm_charts(p, vm, false);
+	return 0;
+}
+
+static void add_vcpu(struct plugin *p, struct kvmstats_vm *vm,
+		     struct kvmstats_vcpu *vcpu)
+{
+	struct plugin_vcpu *pc = calloc(1, sizeof(*pc));
+
+	if (!pc) {
+		p->error = -ENOMEM;
+		return;
+	}
+	/* In a process with several VMs vCPU ids repeat: add the fd. */
+	if (vm->nvms > 1)
+		snprintf(pc->prefix, sizeof(pc->prefix), "vcpu%d_fd%d_", vcpu->id,
+			 vcpu->vmm_fd);
+	else
+		snprintf(pc->prefix, sizeof(pc->prefix), "vcpu%d_", vcpu->id);
+	vcpu->user = pc;
+	define_vcpu_charts(p, vm, vcpu, false);
+}
+
+static void on_vm_added(struct kvmstats_vm *vm, void *ctx)
+{
+	struct plugin *p = ctx;
+	struct plugin_vm *pv = calloc(1, sizeof(*pv));
+	char part[49];
+
+	if (!pv) {
+		p->error = -ENOMEM;
+		return;
+	}
+	chart_id_part(vm->name, part, sizeof(part));
+	snprintf(pv->type_id, sizeof(pv->type_id), "kvm_%s", part);
+	if (type_id_taken(p, pv->type_id) || vm->nvms > 1)
+		snprintf(pv->type_id, sizeof(pv->type_id), "kvm_%s_%d", part, (int)vm->pid);
+	vm->user = pv;
+	if (refresh_vm(p, vm) < 0)
+		p->error = -ENOMEM;
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		add_vcpu(p, vm, vm->vcpus[i]);
+}
+
+static void on_vcpu_added(struct kvmstats_vm *vm, struct kvmstats_vcpu *vcpu, void *ctx)
+{
+	struct plugin *p = ctx;
+
+	if (refresh_vm(p, vm) < 0)
+		p->error = -ENOMEM;
+	add_vcpu(p, vm, vcpu);
+}
+
+static void on_vm_removed(struct kvmstats_vm *vm, void *ctx)
+{
+	struct plugin *p = ctx;
+	struct plugin_vm *pv = vm->user;
+
+	if (!pv)
+		return;
+	if (!p->exiting)
+		define_vm_charts(p, vm, true);
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		if (!p->exiting)
+			define_vcpu_charts(p, vm, vm->vcpus[i], true);
+		free(vm->vcpus[i]->user);
+		vm->vcpus[i]->user = NULL;
+	}
+	free(pv->totals);
+	free(pv);
+	vm->user = NULL;
+}
+
+static bool want_vmm(const struct discover_proc *proc, void *ctx)
+{
+	const struct plugin *p = ctx;
+
+	return filter_match(p->cfg.vms, discover_proc_name(proc)) == 1;
+}
+
+/* --------------------------------------------------------------- sample */
+
+static void update_vm(struct plugin *p, struct kvmstats_vm *vm, uint64_t now)
+{
+	struct plugin_vm *pv = vm->user;
+	const uint64_t *values[3] = { 0 };
+	uint64_t usec = pv->last_usec ? now - pv->last_usec : 0;
+
+	if (!pv->layout)
+		return;
+	if (vm->vm_stats && vm->vm_stats->samples > 0 && vm->vm_stats->error == 0)
+		values[SOURCE_VM_FD] = vm->vm_stats->cur;
+	if (pv->vcpu_schema && host_vcpu_totals(vm, pv->vcpu_schema, pv->totals) > 0)
+		values[SOURCE_VCPU_TOTAL] = pv->totals;
+	for (size_t i = 0; i < pv->layout->ncharts; i++)
+		chart_update(p->out, pv->type_id, "", &pv->layout->charts[i], values, usec);
+
+	for (size_t j = 0; pv->vcpu_layout && j < vm->nvcpus; j++) {
+		const struct kvmstats_vcpu *c = vm->vcpus[j];
+		const struct plugin_vcpu *pc = c->user;
+
+		if (!pc || c->stats->samples == 0 || c->stats->error != 0 ||
+		    c->stats->schema != pv->vcpu_schema)
+			continue;
+		values[SOURCE_VCPU] = c->stats->cur;
+		for (size_t i = 0; i < pv->vcpu_layout->ncharts; i++)
+			chart_update(p->out, pv->type_id, pc->prefix,
+				     &pv->vcpu_layout->charts[i], values, usec);
+	}
+	pv->last_usec = now;
+}
+
+/* -------------------------------------------------------------- startup */
+
+/* Netdata >= major.minor, from NETDATA_VERSION ("v1.37.1", "2.2.0"). */
+static bool netdata_at_least(unsigned major, unsigned minor)
+{
+	const char *v = getenv("NETDATA_VERSION");
+	unsigned a = 0, b = 0;
+
+	if (!v)
+		return false;
+	if (*v == 'v')
+		v++;
+	if (sscanf(v, "%u.%u", &a, &b) != 2)
+		return false;
+	return a > major || (a == major && b >= minor);
+}
+
+/*
+ * Says, once, why the plugin cannot work here, and tells Netdata not to
+ * restart it (DISABLE, and a non-zero exit before any data).
+ */
+__attribute__((format(printf, 1, 2)))
+static int disable(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kvm_stats.plugin: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs("DISABLE\n", stdout);
+	fflush(stdout);
+	return 1;
+}
+
+static int check_system(const struct priv_report *priv)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	struct utsname u;
+	int r = statsfd_supported();
+
+	self[n > 0 ? n : 0] = '\0';
+	if (r == 0) {
+		uname(&u);
+		return disable("kernel %s has no KVM binary stats API "
+			       "(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later)", u.release);
+	}
+	if (r == -ENOENT || r == -ENXIO || r == -ENODEV)
+		return disable("%s", "no /dev/kvm: KVM is not available on this host");
+	if (!priv->sys_ptrace && !priv->root)
+		return disable("CAP_SYS_PTRACE is missing, so the VMMs' stats fds cannot be "
+			       "read. Grant it: setcap cap_sys_ptrace,cap_dac_read_search+ep %s",
+			       self);
+	if (!priv->sys_ptrace)
+		return disable("%s", "running as root but without CAP_SYS_PTRACE (the "
+			       "service's bounding set drops it): allow it in netdata.service");
+	return 0;
+}
+
+static int parse_update_every(int argc, char **argv, int *ret)
+{
+	const char *v = argc > 1 ? argv[1] : getenv("NETDATA_UPDATE_EVERY");
+
+	if (!v) {
+		*ret = 1;
+		return 0;
+	}
+	return parse_int(v, 1, 3600, ret);
+}
+
+/* ----------------------------------------------------------------- loop */
+
+static void report_scan(const struct kvmstats_scan_report *rep, bool *said)
+{
+	if (rep->acquire_denied > 0 && !said[0]) {
+		fprintf(stderr, "kvm_stats.plugin: %u stats fds could not be taken "
+			"(pidfd_getfd refused): CAP_SYS_PTRACE is not effective\n",
+			rep->acquire_denied);
+		said[0] = true;
+	}
+	if (rep->first_error < 0 && !said[1]) {
+		fprintf(stderr, "kvm_stats.plugin: reading a VM failed: %s\n",
+			strerror(-rep->first_error));
+		said[1] = true;
+	}
+}
+
+static int run(struct plugin *p)
+{
+	uint64_t step = (uint64_t)p->cfg.update_every * USEC_PER_SEC;
+	uint64_t rescan_step = (uint64_t)p->cfg.rescan_every * USEC_PER_SEC;
+	uint64_t next = now_usec(), rescan_at = next;
+	bool said[2] = { false, false };
+
+	while (!stop) {
+		uint64_t now = now_usec();
+		struct timespec ts;
+
+		if (now >= rescan_at) {
+			struct kvmstats_scan_report rep;
+
+			if (host_rescan(p->host, &rep) >= 0)
+				report_scan(&rep, said);
+			rescan_at = now + rescan_step;
+		}
+		host_sample(p->host);
+		if (p->error < 0)
+			return p->error;
+		for (size_t i = 0; i < host_nvms(p->host); i++)
+			update_vm(p, host_vm(p->host, i), now);
+		if (fflush(p->out) != 0)
+			return 0;	/* Netdata closed our stdout: it is stopping */
+
+		/* Absolute deadlines: no drift, and no burst after a stall. */
+		next += step;
+		now = now_usec();
+		if (next <= now)
+			next = now + step - (now - next) % step;
+		ts.tv_sec = (time_t)(next / USEC_PER_SEC);
+		ts.tv_nsec = (long)(next % USEC_PER_SEC) * 1000;
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct kvmstats_hooks hooks = {
+		.want = want_vmm, .vm_added = on_vm_added,
+		.vcpu_added = on_vcpu_added, .vm_removed = on_vm_removed,
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct plugin p = { .out = stdout };
+	struct priv_report priv;
+	int update_every, r, status = 1;
+
+	if (parse_update_every(argc, argv, &update_every) < 0) {
+		fprintf(stderr, "usage: kvm_stats.plugin [update_every (1-3600)]\n");
+		return 1;
+	}
+	config_defaults(&p.cfg, update_every);
+	if (config_load(&p.cfg) < 0) {
+		status = disable("%s", "fix the configuration and restart Netdata");
+		goto out;
+	}
+	if (p.cfg.update_every < update_every)
+		p.cfg.update_every = update_every;
+	p.lopt = (struct layout_options){
+		.stats = p.cfg.stats, .histograms = p.cfg.histograms,
+		.heatmap = netdata_at_least(2, 2),
+	};
+	memcpy(p.lopt.vcpu_groups, p.cfg.vcpu_groups, sizeof(p.lopt.vcpu_groups));
+
+	/* Keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH only, before anything. */
+	r = priv_probe(&priv);
+	if (r >= 0)
+		r = priv_restrict();
+	if (r < 0) {
+		status = disable("cannot drop capabilities: %s", strerror(-r));
+		goto out;
+	}
+	status = check_system(&priv);
+	if (status != 0)
+		goto out;
+
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is seen by fflush() */
+	r = host_new("/proc", true, &hooks, &p, &p.host);
+	if (r >= 0)
+		r = run(&p);
+	if (r < 0)
+		fprintf(stderr, "kvm_stats.plugin: %s\n", strerror(-r));
+	status = r < 0 ? 1 : 0;
+out:
+	p.exiting = true;
+	host_free(p.host);
+	for (size_t i = 0; i < p.nlayouts; i++)
+		layout_free(p.layouts[i].layout);
+	free(p.layouts);
+	filter_free(p.cfg.stats);
+	filter_free(p.cfg.vms);
+	return status;
+}

@@ -1,0 +1,280 @@
+"""kvm_stats.plugin run standalone: the protocol it speaks, on real KVM VMs.
+
+The plugin is started the way Netdata starts it (argv[1] = update_every,
+NETDATA_* in the environment) and its stdout is parsed line by line. The
+SET values are compared with what the test VMs counted themselves.
+"""
+import os
+import select
+import shlex
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, requires_kvm, requires_root
+
+PLUGIN = str(BUILD / "kvm_stats.plugin")
+# Every keyword Netdata 1.37 knows that this plugin may send; 1.37 drops a
+# plugin that sends any other.
+KEYWORDS_137 = {"CHART", "DIMENSION", "CLABEL", "CLABEL_COMMIT", "BEGIN", "SET",
+                "END", "DISABLE"}
+
+pytestmark = requires_kvm
+
+
+class Plugin:
+    """A running kvm_stats.plugin and everything it printed so far."""
+
+    def __init__(self, tmp_path, config="", version="v1.37.1", user=None):
+        conf_dir = tmp_path / "netdata-conf"
+        conf_dir.mkdir(exist_ok=True)
+        (conf_dir / "kvm_stats.conf").write_text("[kvm_stats]\nrescan every = 1\n" + config)
+        env = dict(os.environ, NETDATA_USER_CONFIG_DIR=str(conf_dir),
+                   NETDATA_STOCK_CONFIG_DIR="/nonexistent", NETDATA_VERSION=version,
+                   NETDATA_UPDATE_EVERY="1")
+        argv = [PLUGIN, "1"]
+        if user is not None:
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                    "--inh-caps=-all", "--"] + argv
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env, text=True)
+        self.lines = []
+
+    def read_for(self, seconds):
+        """Collects the lines printed within the next `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                self.lines.append(line.rstrip("\n"))
+        return self.lines
+
+    def read_until(self, predicate, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.read_for(0.5)
+            if predicate(self):
+                return
+        raise AssertionError("the plugin never printed what was expected")
+
+    def words(self):
+        return [shlex.split(line) for line in self.lines if line]
+
+    def charts(self):
+        """chart id -> the words of its last CHART line."""
+        return {w[1]: w for w in self.words() if w[0] == "CHART"}
+
+    def last_values(self):
+        """chart id -> {dimension: last SET value}."""
+        values, chart = {}, None
+        for w in self.words():
+            if w[0] == "BEGIN":
+                chart = values.setdefault(w[1], {})
+            elif w[0] == "SET":
+                chart[w[1]] = int(w[3])
+        return values
+
+    def labels(self, chart_id):
+        labels, current = {}, None
+        for w in self.words():
+            if w[0] == "CHART":
+                current = w[1]
+                if current == chart_id:
+                    labels = {}
+            elif w[0] == "CLABEL" and current == chart_id:
+                labels[w[1]] = w[2]
+        return labels
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        status = self.proc.wait(timeout=10)
+        self.stderr = self.proc.stderr.read()
+        return status
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    plugins = []
+
+    def start(**kwargs):
+        p = Plugin(tmp_path, **kwargs)
+        plugins.append(p)
+        return p
+
+    yield start
+    for p in plugins:
+        p.stop()
+
+
+def test_set_values_equal_the_vms_own_counts(testvm, plugin):
+    k, vcpus = 1234, 3
+    vm = testvm("--vcpus", vcpus, "--mmio", k, "--hold", "vm,vcpu", name="exact")
+    truth = vm.counts()["vms"][0]["vcpus"]
+    p = plugin()
+    p.read_until(lambda p: "kvm_exact.vcpu2_exits" in p.last_values())
+
+    values = p.last_values()
+    assert values["kvm_exact.exits"]["mmio_exits"] == sum(c["mmio"] for c in truth) == k * vcpus
+    assert values["kvm_exact.exits"]["halt_exits"] == sum(c["hlt"] for c in truth) == vcpus
+    for c in truth:
+        per_vcpu = values[f"kvm_exact.vcpu{c['vcpu']}_exits"]
+        assert per_vcpu["mmio_exits"] == c["mmio"] == k
+        assert per_vcpu["halt_exits"] == c["hlt"] == 1
+    # Mapped guest memory, from the VM stats fd, in MiB via the multiplier.
+    memory = values["kvm_exact.memory"]
+    assert set(memory) == {"pages_4k", "pages_2m", "pages_1g"}
+    dims = {w[1]: w for w in p.words() if w[0] == "DIMENSION" and w[1].startswith("pages_")}
+    assert dims["pages_4k"][3:6] == ["absolute", "4096", "1048576"]
+
+
+def test_charts_names_contexts_labels(testvm, plugin):
+    vm_uuid = "5c3f2f2e-8d1f-4a43-9d59-0d2d8e0a4c11"
+    vm = testvm("--vcpus", 2, "--mmio", 10, "--hold", "vm,vcpu", name="web-1", uuid=vm_uuid)
+    other = testvm("--mmio", 10, name="web-1")  # same name: its own type id
+    p = plugin(config="histograms = yes\n")
+    p.read_until(lambda p: any(c.startswith(f"kvm_web_1_{other.pid}.") for c in p.charts()))
+    charts = p.charts()
+
+    exits = charts["kvm_web_1.exits"]
+    # CHART type.id name title units family context charttype priority
+    #       update_every options plugin module
+    assert exits[3:8] == ["VM exits", "exits/s", "exits", "kvm.vm.exits", "line"]
+    assert exits[9:] == ["1", "", "kvm_stats.plugin", "vm"]
+    assert charts["kvm_web_1.vcpu1_exits"][6] == "kvm.vcpu.exits"
+    assert charts["kvm_web_1.halt_time"][4] == "milliseconds/s"
+    assert charts["kvm_web_1.halt_wait_hist"][7] == "stacked"  # heatmap needs 2.2
+    assert charts["kvm_web_1.memory"][4] == "MiB"
+    assert p.labels("kvm_web_1.exits") == {"vm_name": "web-1", "vm_pid": str(vm.pid),
+                                           "vm_uuid": vm_uuid}
+    assert p.labels("kvm_web_1.vcpu1_exits") == {"vm_name": "web-1", "vm_pid": str(vm.pid),
+                                                 "vm_uuid": vm_uuid, "vcpu": "1"}
+    assert "vm_uuid" not in p.labels(f"kvm_web_1_{other.pid}.exits")
+    # Priorities form one block, VM charts before vCPU charts.
+    priorities = [int(c[8]) for c in charts.values()]
+    assert 38000 <= min(priorities) and max(priorities) < 41000
+    # Every dimension of the histogram is named by its bucket's bound.
+    buckets = [w for w in p.words() if w[0] == "DIMENSION" and w[1].startswith("bucket")]
+    assert ["bucket0", "<1ns"] == buckets[0][1:3]
+    assert any(b[2] == "<1.02us" for b in buckets)
+
+
+def test_heatmap_only_for_netdata_that_knows_it(testvm, plugin):
+    testvm("--mmio", 1, name="heat")
+    p = plugin(version="v2.2.0")
+    p.read_until(lambda p: "kvm_heat.halt_wait_hist" in p.charts())
+    assert p.charts()["kvm_heat.halt_wait_hist"][7] == "heatmap"
+
+
+def test_excluded_stats_and_vms_never_appear(testvm, plugin):
+    testvm("--mmio", 5, name="prod-a")
+    testvm("--mmio", 5, name="scratch")
+    p = plugin(config="exclude stat = /^pf_/\nexclude stat = halt_exits\n"
+                      "include vm = /^prod-/\n")
+    p.read_until(lambda p: "kvm_prod_a.exits" in p.last_values())
+    p.read_for(1.5)
+    text = "\n".join(p.lines)
+    assert "scratch" not in text
+    assert "'pf_" not in text and "halt_exits" not in text
+    assert p.last_values()["kvm_prod_a.exits"]["mmio_exits"] == 5
+
+
+def test_only_netdata_137_keywords(testvm, plugin):
+    vm = testvm("--vcpus", 2, "--steady", 100, name="kw", state="running")
+    p = plugin()
+    p.read_until(lambda p: "kvm_kw.vcpu1_exits" in p.last_values())
+    vm.stop()
+    p.read_until(lambda p: "obsolete" in p.charts().get("kvm_kw.exits", []))
+    assert {w[0] for w in p.words()} <= KEYWORDS_137
+
+
+def test_hostile_vm_name_adds_no_protocol_line(testvm, plugin):
+    name = "a'b\"c\nCHART x y\\"
+    vm = testvm("--mmio", 7, name=name)
+    p = plugin()
+    p.read_until(lambda p: any(v.get("mmio_exits") == 7 for v in p.last_values().values()))
+    assert not any(line.startswith("CHART x") for line in p.lines)
+    assert all(len(w) and w[0] in KEYWORDS_137 for w in p.words())
+    type_ids = {c.split(".")[0] for c in p.charts()}
+    assert type_ids == {"kvm_a_b_c_chart_x_y_"}
+    label = p.labels("kvm_a_b_c_chart_x_y_.exits")["vm_name"]
+    assert label == "a'b'c?CHART x y/"
+    assert vm.pid
+
+
+def test_vm_exit_makes_charts_obsolete_and_releases_fds(testvm, plugin):
+    keeper = testvm("--mmio", 1, name="keeper")
+    vm = testvm("--vcpus", 2, "--mmio", 3, "--hold", "vm,vcpu", name="goner")
+    p = plugin()
+    p.read_until(lambda p: "kvm_goner.vcpu1_exits" in p.last_values())
+    defined = {c for c in p.charts() if c.startswith("kvm_goner.")}
+    assert vm.stop() == 0
+    p.read_until(lambda p: all("obsolete" in p.charts()[c] for c in defined))
+    fds = [os.readlink(f"/proc/{p.proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.proc.pid}/fd")]
+    assert len([f for f in fds if f.startswith("anon_inode:kvm-")]) == 1  # keeper's
+    assert all("obsolete" not in w for c, w in p.charts().items() if c.startswith("kvm_keeper."))
+    assert keeper.pid
+
+
+def test_new_vm_and_hotplugged_vcpu_get_charts(testvm, plugin):
+    p = plugin()
+    p.read_for(1.5)
+    vm = testvm("--vcpus", 1, "--mmio", 9, name="late")
+    p.read_until(lambda p: "kvm_late.vcpu0_exits" in p.last_values())
+    vm.proc.send_signal(signal.SIGUSR1)
+    p.read_until(lambda p: p.last_values().get("kvm_late.vcpu1_exits", {}).get("halt_exits") == 1)
+    assert p.last_values()["kvm_late.exits"]["mmio_exits"] == 18
+    assert p.labels("kvm_late.vcpu1_exits")["vcpu"] == "1"
+
+
+def test_sigterm_and_closed_stdout_end_it_cleanly(testvm, plugin):
+    testvm("--mmio", 1, name="bye")
+    p = plugin()
+    p.read_until(lambda p: "kvm_bye.exits" in p.last_values())
+    start = time.monotonic()
+    assert p.stop() == 0
+    assert time.monotonic() - start < 2
+
+    q = plugin()
+    q.read_until(lambda p: "kvm_bye.exits" in p.last_values())
+    q.proc.stdout.close()
+    assert q.proc.wait(timeout=5) == 0
+
+
+@requires_root
+def test_capabilities_of_the_running_plugin(testvm, plugin):
+    testvm("--mmio", 1, name="caps")
+    p = plugin()
+    p.read_until(lambda p: "kvm_caps.exits" in p.last_values())
+    with open(f"/proc/{p.proc.pid}/status") as f:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    assert int(status["CapPrm"], 16) == (1 << 19) | (1 << 2)
+    assert int(status["CapEff"], 16) == 0
+    assert int(status["CapBnd"], 16) == (1 << 19) | (1 << 2)
+    assert status["NoNewPrivs"].strip() == "1"
+
+
+@requires_root
+def test_without_privilege_it_disables_itself(plugin):
+    p = plugin(user=65534)
+    assert p.proc.wait(timeout=10) == 1
+    out = p.proc.stdout.read()
+    assert out.strip() == "DISABLE"
+    err = p.proc.stderr.read()
+    assert "CAP_SYS_PTRACE is missing" in err
+    assert "setcap cap_sys_ptrace,cap_dac_read_search+ep" in err
+
+
+def test_bad_config_names_the_setting_and_line(plugin):
+    p = plugin(config="histograms = maybe\n")
+    assert p.proc.wait(timeout=10) == 1
+    err = p.proc.stderr.read()
+    assert "kvm_stats.conf:3:" in err and "'histograms'" in err and "maybe" in err
+    q = plugin(config="colour = blue\n")
+    assert q.proc.wait(timeout=10) == 1
+    assert "unknown setting 'colour'" in q.proc.stderr.read()
