@@ -48,13 +48,18 @@ LIBS_CORE := -lcap
 
 KVMSTAT := $(O)/kvmstat
 NETDATA_PLUGIN := $(O)/kvm_stats.plugin
+COLLECTD_PLUGIN := $(O)/kvm_stats.so
+# collectd 5.12 (Debian collectd-dev). No -z defs: the daemon provides the
+# plugin_* symbols when it loads the plugin.
+COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd -I/usr/include/collectd/core \
+		   -I/usr/include/collectd/core/daemon
 NETDATA_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard netdata/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
 
-all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS)
+all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -74,6 +79,16 @@ $(NETDATA_PLUGIN): $(NETDATA_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -linih
+
+$(O)/obj/collectd/%.o: collectd/%.c
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(COLLECTD_CFLAGS) -c $< -o $@
+
+$(COLLECTD_PLUGIN): $(O)/obj/collectd/kvm_stats.o $(LIB)
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared $^ -o $@ $(LIBS_CORE)
 
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -101,15 +116,47 @@ test: deps-test
 golden: $(O)/tests/fixtures/capture_stats
 	$(Q)tests/fixtures/capture-golden $(O)/tests/fixtures/capture_stats
 
+# Netdata finds plugins in its plugins directory: Debian's package uses
+# /usr/lib/netdata, upstream packages /usr/libexec/netdata.
+NETDATA_PREFIX ?= $(firstword $(wildcard /usr/libexec/netdata /usr/lib/netdata) /usr/libexec/netdata)
+NETDATA_PLUGINS_DIR ?= $(NETDATA_PREFIX)/plugins.d
+NETDATA_STOCK_CONFIG_DIR ?= $(NETDATA_PREFIX)/conf.d
+PLUGIN_CAPS := cap_sys_ptrace,cap_dac_read_search+ep
+# Debian's collectd loads plugins from here and includes collectd.conf.d/*.conf.
+COLLECTD_PLUGIN_DIR ?= /usr/lib/collectd
+COLLECTD_CONF_DIR ?= /etc/collectd/collectd.conf.d
+
 install: deps-build
-	$(Q)$(MAKE) --no-print-directory $(KVMSTAT)
+	$(Q)$(MAKE) --no-print-directory $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(KVMSTAT) $(DESTDIR)$(BINDIR)/kvmstat
+	$(Q)$(MAKE) --no-print-directory install-netdata install-collectd
+
+install-collectd:
+	install -d $(DESTDIR)$(COLLECTD_PLUGIN_DIR) $(DESTDIR)$(COLLECTD_CONF_DIR)
+	install -m 0644 $(COLLECTD_PLUGIN) $(DESTDIR)$(COLLECTD_PLUGIN_DIR)/kvm_stats.so
+	install -m 0644 conf/collectd/kvm_stats.conf $(DESTDIR)$(COLLECTD_CONF_DIR)/kvm_stats.conf
+
+# root:netdata 0750 with file capabilities, as Debian ships apps.plugin.
+# Under DESTDIR (packaging) ownership and capabilities are the package's job.
+install-netdata:
+	install -d $(DESTDIR)$(NETDATA_PLUGINS_DIR) $(DESTDIR)$(NETDATA_STOCK_CONFIG_DIR)
+	install -m 0750 $(NETDATA_PLUGIN) $(DESTDIR)$(NETDATA_PLUGINS_DIR)/kvm_stats.plugin
+	install -m 0644 conf/netdata/kvm_stats.conf $(DESTDIR)$(NETDATA_STOCK_CONFIG_DIR)/kvm_stats.conf
+	@if [ -z "$(DESTDIR)" ]; then \
+		if getent group netdata >/dev/null; then \
+			chown root:netdata $(NETDATA_PLUGINS_DIR)/kvm_stats.plugin; \
+		else \
+			echo "install: no group netdata: install Netdata, then make install again"; \
+		fi; \
+		setcap $(PLUGIN_CAPS) $(NETDATA_PLUGINS_DIR)/kvm_stats.plugin; \
+		echo "installed $(NETDATA_PLUGINS_DIR)/kvm_stats.plugin ($(PLUGIN_CAPS))"; \
+	fi
 
 clean:
 	rm -rf $(O)
 
-.PHONY: all test golden install clean deps-build deps-test
+.PHONY: all test golden install install-netdata install-collectd clean deps-build deps-test
 .DELETE_ON_ERROR:
 
 -include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d)

@@ -1,0 +1,561 @@
+/*
+ * kvm_stats.c: a collectd read plugin for KVM binary stats.
+ *
+ * Built against collectd 5.12's headers (Debian collectd-dev) and loaded
+ * with "LoadPlugin kvm_stats". It only translates: the <Plugin kvm_stats>
+ * block becomes filters and options, and each read callback hands what
+ * common/ sampled to plugin_dispatch_values() as collectd's own types, so
+ * the values flow through every output collectd has.
+ *
+ * collectd passes user data to read callbacks only. So that no state lives
+ * in file-scope variables, module_register() registers the read callback
+ * with a context of defaults, and the config callback replaces that
+ * registration with one carrying the configured context (collectd frees
+ * the old one through its free_func).
+ *
+ * Identifiers: host/kvm_stats-<vm>/<type>-<stat>, with <vm> the VM's name
+ * made safe, "<vm>-vcpu<N>" for per-vCPU values, and with HostnameFormat
+ * "name" the VM as host: <vm>/kvm_stats[-vcpu<N>]/<type>-<stat>.
+ */
+#include "collectd.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+#include "utils/metadata/meta_data.h"
+#include "utils_complain.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "kvmstats.h"
+
+#define PLUGIN_NAME "kvm_stats"
+#define DROP_IN "/etc/systemd/system/collectd.service.d/kvm_stats.conf"
+
+enum hostname_format { HOSTNAME_HOST, HOSTNAME_NAME };
+
+struct context {
+	struct kvmstats_host *host;
+	struct filter *stats;
+	struct filter *vms;
+	bool per_vcpu;
+	bool histograms;
+	enum hostname_format hostname_format;
+	cdtime_t refresh_interval;
+	cdtime_t next_rescan;
+	uint64_t *totals;	/* scratch: the vCPUs summed */
+	size_t totals_len;
+	c_complain_t complain_denied;
+	c_complain_t complain_error;
+	c_complain_t complain_nostats;
+};
+
+/* Per-VM state, in kvmstats_vm.user. */
+struct plugin_vm {
+	char instance[DATA_MAX_NAME_LEN - 32];	/* room for "-vcpuN" */
+};
+
+/* ----------------------------------------------------------------- names */
+
+/*
+ * VM names are anybody's bytes and end up in file paths (csv, rrdtool) and
+ * metric paths: keep [A-Za-z0-9_.] and make everything else '_'; no '/',
+ * '-' (collectd's own separator) or leading '.' (no "..") survives.
+ */
+static void safe_name(const char *s, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (; *s && n + 1 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || (c == '.' && n > 0);
+
+		buf[n++] = ok ? (char)c : '_';
+	}
+	buf[n] = '\0';
+}
+
+static bool instance_taken(struct context *ctx, const char *instance)
+{
+	for (size_t i = 0; i < host_nvms(ctx->host); i++) {
+		const struct plugin_vm *pv = host_vm(ctx->host, i)->user;
+
+		if (pv && strcmp(pv->instance, instance) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Unique per host: the pid is added when names clash or none was given. */
+static void on_vm_added(struct kvmstats_vm *vm, void *arg)
+{
+	struct context *ctx = arg;
+	struct plugin_vm *pv = calloc(1, sizeof(*pv));
+	char name[DATA_MAX_NAME_LEN - 48];
+
+	if (!pv)
+		return;	/* read_vm() skips a VM without state */
+	safe_name(vm->name, name, sizeof(name));
+	if (vm->name_from_cmdline && name[0] && !instance_taken(ctx, name))
+		sstrncpy(pv->instance, name, sizeof(pv->instance));
+	else
+		snprintf(pv->instance, sizeof(pv->instance), "%s_%d", name, (int)vm->pid);
+	vm->user = pv;
+}
+
+static void on_vm_removed(struct kvmstats_vm *vm, void *arg)
+{
+	(void)arg;
+	free(vm->user);
+	vm->user = NULL;
+}
+
+static bool want_vmm(const struct discover_proc *p, void *arg)
+{
+	const struct context *ctx = arg;
+
+	return filter_match(ctx->vms, discover_proc_name(p)) == 1;
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+struct target {
+	value_list_t vl;
+	const char *host;	/* NULL: collectd's hostname */
+};
+
+static void dispatch(struct target *t, const char *type, const char *type_instance,
+		     value_t value)
+{
+	t->vl.values = &value;
+	t->vl.values_len = 1;
+	sstrncpy(t->vl.type, type, sizeof(t->vl.type));
+	sstrncpy(t->vl.type_instance, type_instance, sizeof(t->vl.type_instance));
+	plugin_dispatch_values(&t->vl);
+}
+
+/* "ns" for a SECONDS stat with exponent -9, for histogram bucket names. */
+static const char *raw_unit(const struct kvmstats_desc *d)
+{
+	if (d->unit != KVM_STATS_UNIT_SECONDS)
+		return "";
+	switch (d->exponent) {
+	case -9: return "ns";
+	case -6: return "us";
+	case -3: return "ms";
+	case 0: return "s";
+	}
+	return "";
+}
+
+static void dispatch_histogram(struct target *t, const struct kvmstats_desc *d,
+			       const uint64_t *v)
+{
+	char ti[DATA_MAX_NAME_LEN];
+	uint64_t lo, hi;
+
+	for (uint32_t i = 0; i < d->size; i++) {
+		if (decode_bucket_bounds(d, i, &lo, &hi) < 0)
+			continue;
+		if (hi == UINT64_MAX)
+			snprintf(ti, sizeof(ti), "%s-ge%" PRIu64 "%s", d->name, lo, raw_unit(d));
+		else
+			snprintf(ti, sizeof(ti), "%s-lt%" PRIu64 "%s", d->name, hi, raw_unit(d));
+		dispatch(t, "derive", ti, (value_t){ .derive = (derive_t)v[d->index + i] });
+	}
+}
+
+/*
+ * One stat: counters as derive (collectd computes the rates), instant and
+ * peak values and booleans as gauge, byte sizes as bytes, histograms one
+ * derive per bucket. A stat this build does not know is sent raw as gauge.
+ */
+static void dispatch_stat(struct context *ctx, struct target *t,
+			  const struct kvmstats_desc *d, const uint64_t *v)
+{
+	bool hist = d->type == KVM_STATS_TYPE_LINEAR_HIST ||
+		    d->type == KVM_STATS_TYPE_LOG_HIST;
+	uint64_t raw = v[d->index];
+
+	if (filter_match(ctx->stats, d->name) != 1)
+		return;
+	if (!d->known)
+		dispatch(t, "gauge", d->name, (value_t){ .gauge = (gauge_t)raw });
+	else if (hist)
+		ctx->histograms ? dispatch_histogram(t, d, v) : (void)0;
+	else if (d->type == KVM_STATS_TYPE_CUMULATIVE)
+		dispatch(t, "derive", d->name, (value_t){ .derive = (derive_t)raw });
+	else if (d->unit == KVM_STATS_UNIT_BYTES)
+		dispatch(t, "bytes", d->name,
+			 (value_t){ .gauge = (gauge_t)raw * decode_scale(d) });
+	else
+		dispatch(t, "gauge", d->name, (value_t){ .gauge = (gauge_t)raw });
+}
+
+static void dispatch_schema(struct context *ctx, struct target *t,
+			    const struct kvmstats_schema *s, const uint64_t *v)
+{
+	for (uint32_t i = 0; i < s->num_desc; i++)
+		dispatch_stat(ctx, t, &s->desc[i], v);
+}
+
+/*
+ * The memory KVM maps for the guest (pages_4k/2m/1g of the VM stats fd),
+ * in bytes: the smaller, the cheaper the VM is to live-migrate.
+ */
+static void dispatch_mapped_memory(struct context *ctx, struct target *t,
+				   const struct statsfd *s)
+{
+	static const struct { const char *name; uint64_t size; } pages[] = {
+		{ "pages_4k", 4096ULL }, { "pages_2m", 2ULL << 20 }, { "pages_1g", 1ULL << 30 },
+	};
+	double bytes = 0;
+	bool any = false;
+
+	if (filter_match(ctx->stats, "mapped_guest_memory") != 1)
+		return;
+	for (size_t i = 0; i < 3; i++) {
+		int d = schema_find(s->schema, pages[i].name);
+
+		if (d >= 0) {
+			bytes += (double)s->cur[s->schema->desc[d].index] * (double)pages[i].size;
+			any = true;
+		}
+	}
+	if (any)
+		dispatch(t, "bytes", "mapped_guest_memory", (value_t){ .gauge = bytes });
+}
+
+static void set_instance(struct context *ctx, struct target *t,
+			 const struct plugin_vm *pv, const char *vcpu)
+{
+	if (ctx->hostname_format == HOSTNAME_NAME) {
+		sstrncpy(t->vl.host, pv->instance, sizeof(t->vl.host));
+		sstrncpy(t->vl.plugin_instance, vcpu ? vcpu : "", sizeof(t->vl.plugin_instance));
+	} else {
+		if (vcpu)
+			snprintf(t->vl.plugin_instance, sizeof(t->vl.plugin_instance),
+				 "%s-%s", pv->instance, vcpu);
+		else
+			sstrncpy(t->vl.plugin_instance, pv->instance,
+				 sizeof(t->vl.plugin_instance));
+	}
+}
+
+static int grow_totals(struct context *ctx, size_t n)
+{
+	uint64_t *p;
+
+	if (n <= ctx->totals_len)
+		return 0;
+	p = realloc(ctx->totals, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ctx->totals = p;
+	ctx->totals_len = n;
+	return 0;
+}
+
+static meta_data_t *vm_meta(const struct kvmstats_vm *vm)
+{
+	meta_data_t *meta = meta_data_create();
+
+	if (!meta)
+		return NULL;
+	meta_data_add_signed_int(meta, "vm_pid", vm->pid);
+	if (vm->uuid)
+		meta_data_add_string(meta, "vm_uuid", vm->uuid);
+	return meta;
+}
+
+static void read_vm(struct context *ctx, const struct kvmstats_vm *vm)
+{
+	const struct plugin_vm *pv = vm->user;
+	struct target t = { .vl = VALUE_LIST_INIT };
+	const struct kvmstats_schema *vcpu_schema;
+
+	if (!pv)
+		return;
+	sstrncpy(t.vl.plugin, PLUGIN_NAME, sizeof(t.vl.plugin));
+	t.vl.meta = vm_meta(vm);
+	set_instance(ctx, &t, pv, NULL);
+	if (vm->vm_stats && vm->vm_stats->samples > 0 && vm->vm_stats->error == 0) {
+		dispatch_schema(ctx, &t, vm->vm_stats->schema, vm->vm_stats->cur);
+		dispatch_mapped_memory(ctx, &t, vm->vm_stats);
+	}
+	vcpu_schema = vm->nvcpus > 0 ? vm->vcpus[0]->stats->schema : NULL;
+	if (vcpu_schema && grow_totals(ctx, vcpu_schema->num_values) == 0 &&
+	    host_vcpu_totals(vm, vcpu_schema, ctx->totals) > 0)
+		dispatch_schema(ctx, &t, vcpu_schema, ctx->totals);
+
+	for (size_t i = 0; ctx->per_vcpu && i < vm->nvcpus; i++) {
+		const struct kvmstats_vcpu *c = vm->vcpus[i];
+		char vcpu[32];
+
+		if (c->stats->samples == 0 || c->stats->error != 0)
+			continue;
+		/* vCPU ids repeat in a process with several VMs: add the fd. */
+		if (vm->nvms > 1)
+			snprintf(vcpu, sizeof(vcpu), "vcpu%d_fd%d", c->id, c->vmm_fd);
+		else
+			snprintf(vcpu, sizeof(vcpu), "vcpu%d", c->id);
+		set_instance(ctx, &t, pv, vcpu);
+		dispatch_schema(ctx, &t, c->stats->schema, c->stats->cur);
+	}
+	meta_data_destroy(t.vl.meta);
+}
+
+/* ------------------------------------------------------------------ read */
+
+static void rescan(struct context *ctx)
+{
+	struct kvmstats_scan_report rep;
+	int r = host_rescan(ctx->host, &rep);
+
+	if (r < 0)
+		rep = (struct kvmstats_scan_report){ .first_error = r };
+	if (rep.acquire_denied > 0)
+		c_complain(LOG_WARNING, &ctx->complain_denied,
+			   PLUGIN_NAME " plugin: %u stats fds could not be taken: "
+			   "CAP_SYS_PTRACE is missing. Run collectd as root, or as a "
+			   "user with the capabilities of " DROP_IN " (shipped in conf/)",
+			   rep.acquire_denied);
+	else
+		c_release(LOG_INFO, &ctx->complain_denied,
+			  PLUGIN_NAME " plugin: stats fds can be taken again");
+	if (rep.first_error < 0)
+		c_complain(LOG_WARNING, &ctx->complain_error,
+			   PLUGIN_NAME " plugin: reading the VMs failed: %s",
+			   STRERROR(-rep.first_error));
+	else
+		c_release(LOG_INFO, &ctx->complain_error,
+			  PLUGIN_NAME " plugin: reading the VMs works again");
+	if (rep.vms_without_stats > 0)
+		c_complain_once(LOG_NOTICE, &ctx->complain_nostats,
+				PLUGIN_NAME " plugin: %u VMs hold no KVM stats fd (QEMU "
+				"before 8.1, Firecracker, ...): nothing to read from them",
+				rep.vms_without_stats);
+}
+
+static int kvm_stats_read(user_data_t *ud)
+{
+	struct context *ctx = ud->data;
+	cdtime_t now = cdtime();
+	int r;
+
+	if (!ctx->host) {
+		const struct kvmstats_hooks hooks = {
+			.want = want_vmm, .vm_added = on_vm_added,
+			.vm_removed = on_vm_removed,
+		};
+
+		/* Inside collectd: raise what is permitted, restore it exactly. */
+		r = host_new("/proc", true, &hooks, ctx, &ctx->host);
+		if (r < 0) {
+			ERROR(PLUGIN_NAME " plugin: %s", STRERROR(-r));
+			return -1;
+		}
+	}
+	if (now >= ctx->next_rescan) {
+		rescan(ctx);
+		ctx->next_rescan = now + ctx->refresh_interval;
+	}
+	/* Releases the fds of VMs whose VMM exited, then one pread per fd. */
+	host_sample(ctx->host);
+	for (size_t i = 0; i < host_nvms(ctx->host); i++)
+		read_vm(ctx, host_vm(ctx->host, i));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- config */
+
+static void context_free(void *arg)
+{
+	struct context *ctx = arg;
+
+	if (!ctx)
+		return;
+	host_free(ctx->host);
+	filter_free(ctx->stats);
+	filter_free(ctx->vms);
+	free(ctx->totals);
+	free(ctx);
+}
+
+static struct context *context_new(void)
+{
+	struct context *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return NULL;
+	ctx->refresh_interval = TIME_T_TO_CDTIME_T(10);
+	C_COMPLAIN_INIT(&ctx->complain_denied);
+	C_COMPLAIN_INIT(&ctx->complain_error);
+	C_COMPLAIN_INIT(&ctx->complain_nostats);
+	return ctx;
+}
+
+static int register_read(struct context *ctx)
+{
+	user_data_t ud = { .data = ctx, .free_func = context_free };
+
+	return plugin_register_complex_read(NULL, PLUGIN_NAME, kvm_stats_read, 0, &ud);
+}
+
+/* Entries of Stat/VM, kept until IgnoreSelected* says which list they join. */
+struct entries {
+	const oconfig_item_t *items[256];
+	size_t n;
+};
+
+static int add_entries(struct filter **f, const struct entries *e, bool exclude)
+{
+	int r;
+
+	if (e->n == 0)
+		return 0;
+	r = filter_new(f);
+	for (size_t i = 0; r >= 0 && i < e->n; i++) {
+		r = filter_add(*f, e->items[i]->values[0].value.string, exclude);
+		if (r < 0)
+			ERROR(PLUGIN_NAME " plugin: %s \"%s\": %s", e->items[i]->key,
+			      e->items[i]->values[0].value.string,
+			      r == -EINVAL ? "not a valid /regex/" : STRERROR(-r));
+	}
+	return r;
+}
+
+static int keep_entry(const oconfig_item_t *item, struct entries *e)
+{
+	if (item->values_num != 1 || item->values[0].type != OCONFIG_TYPE_STRING) {
+		ERROR(PLUGIN_NAME " plugin: %s takes one string", item->key);
+		return -1;
+	}
+	if (e->n == sizeof(e->items) / sizeof(e->items[0])) {
+		ERROR(PLUGIN_NAME " plugin: more than %zu %s entries",
+		      sizeof(e->items) / sizeof(e->items[0]), item->key);
+		return -1;
+	}
+	e->items[e->n++] = item;
+	return 0;
+}
+
+static int hostname_format(const oconfig_item_t *item, enum hostname_format *ret)
+{
+	char buf[16];
+
+	if (cf_util_get_string_buffer(item, buf, sizeof(buf)) != 0)
+		return -1;
+	if (strcasecmp(buf, "host") == 0)
+		*ret = HOSTNAME_HOST;
+	else if (strcasecmp(buf, "name") == 0)
+		*ret = HOSTNAME_NAME;
+	else {
+		ERROR(PLUGIN_NAME " plugin: HostnameFormat \"%s\": use \"host\" or \"name\"", buf);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_options(const oconfig_item_t *ci, struct context *ctx)
+{
+	struct entries stats = { .n = 0 }, vms = { .n = 0 };
+	bool ignore_stats = false, ignore_vms = false;
+	int r = 0;
+
+	for (int i = 0; r == 0 && i < ci->children_num; i++) {
+		const oconfig_item_t *item = &ci->children[i];
+
+		if (strcasecmp(item->key, "Stat") == 0)
+			r = keep_entry(item, &stats);
+		else if (strcasecmp(item->key, "VM") == 0)
+			r = keep_entry(item, &vms);
+		else if (strcasecmp(item->key, "IgnoreSelected") == 0)
+			r = cf_util_get_boolean(item, &ignore_stats);
+		else if (strcasecmp(item->key, "IgnoreSelectedVM") == 0)
+			r = cf_util_get_boolean(item, &ignore_vms);
+		else if (strcasecmp(item->key, "PerVCPU") == 0)
+			r = cf_util_get_boolean(item, &ctx->per_vcpu);
+		else if (strcasecmp(item->key, "Histograms") == 0)
+			r = cf_util_get_boolean(item, &ctx->histograms);
+		else if (strcasecmp(item->key, "HostnameFormat") == 0)
+			r = hostname_format(item, &ctx->hostname_format);
+		else if (strcasecmp(item->key, "RefreshInterval") == 0) {
+			r = cf_util_get_cdtime(item, &ctx->refresh_interval);
+			if (r == 0 && ctx->refresh_interval == 0)
+				r = -1;
+		} else {
+			ERROR(PLUGIN_NAME " plugin: unknown option \"%s\" in <Plugin "
+			      PLUGIN_NAME ">", item->key);
+			return -1;
+		}
+		if (r != 0)
+			ERROR(PLUGIN_NAME " plugin: bad value for option \"%s\"", item->key);
+	}
+	if (r == 0)
+		r = add_entries(&ctx->stats, &stats, ignore_stats);
+	if (r == 0)
+		r = add_entries(&ctx->vms, &vms, ignore_vms);
+	return r == 0 ? 0 : -1;
+}
+
+static int kvm_stats_config(oconfig_item_t *ci)
+{
+	struct context *ctx = context_new();
+
+	if (!ctx)
+		return -1;
+	if (parse_options(ci, ctx) < 0) {
+		context_free(ctx);
+		return -1;
+	}
+	/* Replaces the registration with defaults (freeing its context). */
+	plugin_unregister_read(PLUGIN_NAME);
+	return register_read(ctx) == 0 ? 0 : -1;
+}
+
+/* Says once, at start, what stands in the way; fails only without KVM. */
+static int kvm_stats_init(void)
+{
+	struct priv_report priv;
+	int r = statsfd_supported();
+
+	if (r == 0) {
+		ERROR(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
+		      "(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later)");
+		return -1;
+	}
+	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
+		ERROR(PLUGIN_NAME " plugin: no /dev/kvm: KVM is not available on this host");
+		return -1;
+	}
+	if (priv_probe(&priv) == 0 && !priv.sys_ptrace)
+		WARNING(PLUGIN_NAME " plugin: %s without CAP_SYS_PTRACE: only VMs of "
+			"collectd's own user can be read. See " DROP_IN " in conf/",
+			priv.root ? "running as root but" : "not root and");
+	return 0;
+}
+
+/*
+ * Closes every stats fd at once, so no VM is kept alive while collectd
+ * finishes shutting down its other plugins.
+ */
+static int kvm_stats_shutdown(void)
+{
+	plugin_unregister_read(PLUGIN_NAME);
+	return 0;
+}
+
+void module_register(void)
+{
+	struct context *ctx = context_new();
+
+	plugin_register_complex_config(PLUGIN_NAME, kvm_stats_config);
+	plugin_register_init(PLUGIN_NAME, kvm_stats_init);
+	plugin_register_shutdown(PLUGIN_NAME, kvm_stats_shutdown);
+	if (ctx && register_read(ctx) != 0)
+		ERROR(PLUGIN_NAME " plugin: cannot register the read callback");
+}
