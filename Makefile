@@ -112,6 +112,11 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/run
 
+# A PNG of Netdata's dashboard with the plugin's charts (SHOT=path).
+SHOT ?= $(O)/netdata-dashboard.png
+screenshot: all
+	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/integration/dashboard_screenshot.py $(SHOT)
+
 # Regenerates tests/fixtures/golden/ from this kernel's real stats fds.
 golden: $(O)/tests/fixtures/capture_stats
 	$(Q)tests/fixtures/capture-golden $(O)/tests/fixtures/capture_stats
@@ -156,7 +161,7 @@ install-netdata:
 clean:
 	rm -rf $(O)
 
-.PHONY: all test golden install install-netdata install-collectd clean deps-build deps-test
+.PHONY: all test golden screenshot install install-netdata install-collectd clean deps-build deps-test
 .DELETE_ON_ERROR:
 
 -include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d)

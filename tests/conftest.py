@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("KVMSTATS_BUILD", Path(__file__).parent.parent / "build"))
 FIXTURES = Path(__file__).parent / "fixtures"
 
