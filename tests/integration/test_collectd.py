@@ -181,6 +181,9 @@ def test_valgrind_through_a_vms_life(testvm, daemons):
     """
     if valgrind_missing_reason():
         pytest.skip(valgrind_missing_reason())
+    if sanitizer_env():
+        pytest.skip("SKIP: this plugin is a sanitizer build, and ASan cannot run "
+                    "under valgrind; plain `make test` runs this check")
     cd = start_collectd(daemons, "PerVCPU true", "Histograms true", "RefreshInterval 1",
                         'VM "/^grind$/"', 'Stat "/_exits$/"', csv=True, valgrind=True)
     vm = testvm("--vcpus", 2, "--mmio", 11, "--hold", "vm,vcpu", name="grind")
