@@ -44,7 +44,7 @@ endif
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/obj/%.o)
 LIB := $(O)/libkvmstats.a
-LIBS_CORE := -lcap
+LIBS_CORE := -lcap -ljansson
 
 KVMSTAT := $(O)/kvmstat
 NETDATA_PLUGIN := $(O)/kvm_stats.plugin
@@ -58,8 +58,9 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
+SHIMS := $(O)/tests/fixtures/no_binary_stats.so
 
-all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS)
+all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS) $(SHIMS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -95,10 +96,16 @@ $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIB)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -lcmocka
 
-$(O)/tests/fixtures/%: $(O)/obj/tests/fixtures/%.o
+$(O)/tests/fixtures/%: $(O)/obj/tests/fixtures/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -pthread $^ -o $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -pthread $^ -o $@ $(LIBS_CORE)
+
+# LD_PRELOAD shims for tests; never sanitized: they load into any process.
+$(O)/tests/fixtures/%.so: tests/fixtures/shim/%.c
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) -std=gnu11 -O2 -D_GNU_SOURCE -fPIC -shared $(WARNINGS) $(CFLAGS) $< -o $@ -ldl
 
 # Test and install targets provision their own Debian packages (quick when
 # they are present); plain "make" never touches the system.

@@ -21,6 +21,8 @@
 #include "kvmstats.h"
 
 #define MAX_PIDS 64
+#define MAX_QMP 64
+#define DEBUGFS_KVM "/sys/kernel/debug/kvm"
 
 struct options {
 	pid_t pids[MAX_PIDS];
@@ -29,6 +31,10 @@ struct options {
 	struct filter *stat_filter;	/* -s; NULL: the kvmstat columns */
 	bool totals;
 	bool json;
+	bool sources;			/* --sources: which source serves each VM */
+	const char *qmp[MAX_QMP];	/* --qmp sockets or globs */
+	size_t nqmp;
+	const char *debugfs;		/* NULL: --no-debugfs */
 	unsigned interval;		/* seconds */
 	unsigned long count;		/* 0: forever */
 };
@@ -47,6 +53,11 @@ static void usage(FILE *f)
 	      "  -j, --json         one JSON object per interval, with every stat's\n"
 	      "                     value since the VM started and its change over\n"
 	      "                     the interval\n"
+	      "  -S, --sources      which source serves each VM, and its mapped memory\n"
+	      "  -q, --qmp SOCKET   also ask QEMU's QMP socket (a path or a glob, e.g.\n"
+	      "                     '/var/run/qemu-server/*.qmp'; repeatable)\n"
+	      "      --debugfs DIR  KVM's debugfs directory (default " DEBUGFS_KVM ")\n"
+	      "      --no-debugfs   do not read debugfs\n"
 	      "  -h, --help         this text\n\n"
 	      "Columns: exits haltx irqx irqwx iox mmiox irqs emul eptv, taken from\n"
 	      "this kernel's stat names; \"-\" where the kernel has no such stat.\n", f);
@@ -86,6 +97,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "stat", required_argument, NULL, 's' },
 		{ "totals", no_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "sources", no_argument, NULL, 'S' },
+		{ "qmp", required_argument, NULL, 'q' },
+		{ "debugfs", required_argument, NULL, 'D' },
+		{ "no-debugfs", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -93,7 +108,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	o->interval = 1;
-	while ((c = getopt_long(argc, argv, "p:n:s:tjh", longopts, NULL)) != -1) {
+	o->debugfs = DEBUGFS_KVM;
+	while ((c = getopt_long(argc, argv, "p:n:s:tjSq:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (o->npids == MAX_PIDS ||
@@ -118,6 +134,22 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 'S':
+			o->sources = true;
+			break;
+		case 'q':
+			if (o->nqmp == MAX_QMP) {
+				fprintf(stderr, "kvmstat: more than %d --qmp\n", MAX_QMP);
+				return -1;
+			}
+			o->qmp[o->nqmp++] = optarg;
+			break;
+		case 'D':
+			o->debugfs = optarg;
+			break;
+		case 'N':
+			o->debugfs = NULL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -181,12 +213,15 @@ static uint64_t stat_sum(const uint64_t *values, const struct kvmstats_desc *d)
 
 /* ------------------------------------------------------------------ table */
 
-/* VM names are untrusted: no control characters reach the terminal. */
+/*
+ * VM names (and paths) are untrusted: no control characters reach the
+ * terminal. width < 0: the whole string, unpadded.
+ */
 static void print_name(const char *name, int width)
 {
 	int n = 0;
 
-	for (; *name && n < width; name++, n++)
+	for (; *name && (width < 0 || n < width); name++, n++)
 		putchar((unsigned char)*name < 0x20 || *name == 0x7f ? '?' : *name);
 	for (; n < width; n++)
 		putchar(' ');
@@ -441,6 +476,21 @@ static json_t *json_stats(const struct options *o, const struct statsfd *s)
 	return obj;
 }
 
+static const char *name_source(enum discover_name_source source)
+{
+	switch (source) {
+	case DISCOVER_NAME_CMDLINE:
+		return "cmdline";
+	case DISCOVER_NAME_CGROUP:
+		return "cgroup";
+	case DISCOVER_NAME_PVE:
+		return "pve";
+	case DISCOVER_NAME_NONE:
+		break;
+	}
+	return "comm";
+}
+
 static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 {
 	json_t *vcpus = json_array(), *j;
@@ -449,16 +499,18 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 		const struct kvmstats_vcpu *c = vm->vcpus[i];
 
 		json_array_append_new(vcpus, json_pack(
-			"{s:i, s:i, s:s, s:o}", "vcpu", c->id, "vmm_fd", c->vmm_fd,
+			"{s:i, s:i, s:s, s:s, s:o}", "vcpu", c->id, "vmm_fd", c->vmm_fd,
+			"source", host_source_name(c->source),
 			"stats_id", c->stats->id, "stats", json_stats(o, c->stats)));
 	}
-	j = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:o, s:o}",
+	j = json_pack("{s:i, s:o, s:o, s:s, s:i, s:i, s:s, s:o, s:o}",
 		      "pid", (int)vm->pid,
 		      "name", json_name(vm->name),
 		      "uuid", vm->uuid ? json_name(vm->uuid) : json_null(),
-		      "name_from_cmdline", vm->name_from_cmdline,
+		      "name_source", name_source(vm->name_source),
 		      "vm_fd", vm->vm_fd,
 		      "nvms", (int)vm->nvms,
+		      "source", host_source_name(vm->vm_source),
 		      "stats", vm->vm_stats ? json_stats(o, vm->vm_stats) : json_null(),
 		      "vcpus", vcpus);
 	return j;
@@ -482,6 +534,40 @@ static int print_json(const struct options *o, struct kvmstats_host *host)
 	putchar('\n');
 	json_decref(doc);
 	return r;
+}
+
+/* ---------------------------------------------------------------- sources */
+
+/* The vCPUs' source: one name, or "mixed". */
+static const char *vcpu_source(const struct kvmstats_vm *vm)
+{
+	enum kvmstats_source first = vm->nvcpus ? vm->vcpus[0]->source : FROM_NONE;
+
+	for (size_t i = 1; i < vm->nvcpus; i++)
+		if (vm->vcpus[i]->source != first)
+			return "mixed";
+	return host_source_name(first);
+}
+
+/* One row per VM: who serves its vCPU and VM-wide stats, its mapped memory. */
+static void print_sources(struct kvmstats_host *host)
+{
+	printf("%7s %-16s %5s %-8s %-8s %12s  %s\n", "pid", "vm", "vcpus", "vcpu-src",
+	       "vm-src", "mapped", "qmp");
+	for (size_t i = 0; i < host_nvms(host); i++) {
+		const struct kvmstats_vm *vm = host_vm(host, i);
+		char mapped[32] = "-";
+		uint64_t bytes;
+
+		if (host_mapped_bytes(vm, &bytes) == 0)
+			snprintf(mapped, sizeof(mapped), "%.1f MiB", bytes / 1048576.0);
+		printf("%7d ", (int)vm->pid);
+		print_name(vm->name, 16);
+		printf(" %5zu %-8s %-8s %12s  ", vm->nvcpus, vcpu_source(vm),
+		       host_source_name(vm->vm_source), mapped);
+		print_name(vm->qmp_path ? vm->qmp_path : "-", -1);
+		putchar('\n');
+	}
 }
 
 /* ------------------------------------------------------------------- main */
@@ -513,7 +599,9 @@ static int explain_nothing(const struct kvmstats_scan_report *rep,
 	if (rep->vms_without_stats > 0) {
 		fprintf(stderr, "kvmstat: %u VMs found, but their VMMs hold no KVM stats "
 			"fd (QEMU before 8.1, Firecracker, Cloud Hypervisor and kvmtool "
-			"never open one): nothing to read\n", rep->vms_without_stats);
+			"never open one), and neither QMP (--qmp) nor debugfs (%s) "
+			"serves them: nothing to read\n", rep->vms_without_stats,
+			rep->debugfs_missing ? "not mounted or not readable" : "off");
 		return 1;
 	}
 	if (rep->first_error < 0) {
@@ -525,16 +613,27 @@ static int explain_nothing(const struct kvmstats_scan_report *rep,
 	return 1;
 }
 
-/* 0 when the kernel can have stats fds, else the exit status. */
-static int check_kernel(void)
+/*
+ * 0 when there is something to read, else the exit status. Without the
+ * binary stats API (Linux < 5.14) debugfs alone serves, if it is there.
+ */
+static int check_kernel(const struct options *o, bool *ret_no_fds)
 {
 	struct utsname u;
 	int r = statsfd_supported();
 
+	*ret_no_fds = false;
 	if (r == 0) {
 		uname(&u);
+		if (o->debugfs && access(o->debugfs, X_OK) == 0) {
+			fprintf(stderr, "kvmstat: kernel %s has no binary stats API: "
+				"reading debugfs only\n", u.release);
+			*ret_no_fds = true;
+			return 0;
+		}
 		fprintf(stderr, "kvmstat: kernel %s has no binary stats API "
-			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later)\n", u.release);
+			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later), and %s is "
+			"not readable\n", u.release, o->debugfs ? o->debugfs : "debugfs");
 		return 1;
 	}
 	if (r == -ENOENT || r == -ENODEV || r == -ENXIO) {
@@ -564,6 +663,11 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		fprintf(stderr, "kvmstat: cannot scan /proc: %s\n", strerror(-r));
 		return 1;
 	}
+	if (o->sources) {
+		host_sample(host);
+		print_sources(host);
+		return host_nvms(host) > 0 ? 0 : explain_nothing(&rep, priv, false);
+	}
 	if (rep.vms_without_stats == host_nvms(host))
 		return explain_nothing(&rep, priv, o->npids > 0 || o->vm_filter);
 	host_sample(host);
@@ -585,6 +689,7 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	struct kvmstats_host *host = NULL;
 	const struct kvmstats_hooks hooks = { .want = want_vmm };
+	struct kvmstats_sources sources = { 0 };
 	struct priv_report priv;
 	int r, status;
 
@@ -593,9 +698,12 @@ int main(int argc, char **argv)
 		status = r > 0 ? 0 : 2;
 		goto out;
 	}
-	status = check_kernel();
+	status = check_kernel(&o, &sources.no_fds);
 	if (status != 0)
 		goto out;
+	sources.qmp = o.qmp;
+	sources.nqmp = o.nqmp;
+	sources.debugfs = o.debugfs;
 	/* Before anything else: keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH only. */
 	r = priv_probe(&priv);
 	if (r >= 0)
@@ -610,6 +718,8 @@ int main(int argc, char **argv)
 	 * nothing to save, and the kernel closes every fd it holds.
 	 */
 	r = host_new("/proc", true, &hooks, &o, &host);
+	if (r >= 0)
+		r = host_set_sources(host, &sources);
 	if (r < 0) {
 		fprintf(stderr, "kvmstat: %s\n", strerror(-r));
 		status = 1;

@@ -33,6 +33,8 @@
 
 #define PLUGIN_NAME "kvm_stats"
 #define DROP_IN "/etc/systemd/system/collectd.service.d/kvm_stats.conf"
+#define DEBUGFS_KVM "/sys/kernel/debug/kvm"
+#define MAX_QMP 64
 
 enum hostname_format { HOSTNAME_HOST, HOSTNAME_NAME };
 
@@ -45,6 +47,9 @@ struct context {
 	enum hostname_format hostname_format;
 	cdtime_t refresh_interval;
 	cdtime_t next_rescan;
+	bool debugfs;
+	char *qmp[MAX_QMP];	/* QMPSocket paths or globs */
+	size_t nqmp;
 	uint64_t *totals;	/* scratch: the vCPUs summed */
 	size_t totals_len;
 	c_complain_t complain_denied;
@@ -99,7 +104,7 @@ static void on_vm_added(struct kvmstats_vm *vm, void *arg)
 	if (!pv)
 		return;	/* read_vm() skips a VM without state */
 	safe_name(vm->name, name, sizeof(name));
-	if (vm->name_from_cmdline && name[0] && !instance_taken(ctx, name))
+	if (vm->name_source != DISCOVER_NAME_NONE && name[0] && !instance_taken(ctx, name))
 		sstrncpy(pv->instance, name, sizeof(pv->instance));
 	else
 		snprintf(pv->instance, sizeof(pv->instance), "%s_%d", name, (int)vm->pid);
@@ -203,30 +208,17 @@ static void dispatch_schema(struct context *ctx, struct target *t,
 }
 
 /*
- * The memory KVM maps for the guest (pages_4k/2m/1g of the VM stats fd),
- * in bytes: the smaller, the cheaper the VM is to live-migrate.
+ * The memory KVM maps for the guest (pages_4k/2m/1g), in bytes: the
+ * smaller, the cheaper the VM is to live-migrate.
  */
 static void dispatch_mapped_memory(struct context *ctx, struct target *t,
-				   const struct statsfd *s)
+				   const struct kvmstats_vm *vm)
 {
-	static const struct { const char *name; uint64_t size; } pages[] = {
-		{ "pages_4k", 4096ULL }, { "pages_2m", 2ULL << 20 }, { "pages_1g", 1ULL << 30 },
-	};
-	double bytes = 0;
-	bool any = false;
+	uint64_t bytes;
 
-	if (filter_match(ctx->stats, "mapped_guest_memory") != 1)
-		return;
-	for (size_t i = 0; i < 3; i++) {
-		int d = schema_find(s->schema, pages[i].name);
-
-		if (d >= 0) {
-			bytes += (double)s->cur[s->schema->desc[d].index] * (double)pages[i].size;
-			any = true;
-		}
-	}
-	if (any)
-		dispatch(t, "bytes", "mapped_guest_memory", (value_t){ .gauge = bytes });
+	if (filter_match(ctx->stats, "mapped_guest_memory") == 1 &&
+	    host_mapped_bytes(vm, &bytes) == 0)
+		dispatch(t, "bytes", "mapped_guest_memory", (value_t){ .gauge = (gauge_t)bytes });
 }
 
 static void set_instance(struct context *ctx, struct target *t,
@@ -284,7 +276,7 @@ static void read_vm(struct context *ctx, const struct kvmstats_vm *vm)
 	set_instance(ctx, &t, pv, NULL);
 	if (vm->vm_stats && vm->vm_stats->samples > 0 && vm->vm_stats->error == 0) {
 		dispatch_schema(ctx, &t, vm->vm_stats->schema, vm->vm_stats->cur);
-		dispatch_mapped_memory(ctx, &t, vm->vm_stats);
+		dispatch_mapped_memory(ctx, &t, vm);
 	}
 	vcpu_schema = vm->nvcpus > 0 ? vm->vcpus[0]->stats->schema : NULL;
 	if (vcpu_schema && grow_totals(ctx, vcpu_schema->num_values) == 0 &&
@@ -336,8 +328,9 @@ static void rescan(struct context *ctx)
 	if (rep.vms_without_stats > 0)
 		c_complain_once(LOG_NOTICE, &ctx->complain_nostats,
 				PLUGIN_NAME " plugin: %u VMs hold no KVM stats fd (QEMU "
-				"before 8.1, Firecracker, ...): nothing to read from them",
-				rep.vms_without_stats);
+				"before 8.1, Firecracker, ...) and neither QMPSocket nor "
+				"debugfs (%s) serves them", rep.vms_without_stats,
+				rep.debugfs_missing ? "not mounted" : "off");
 }
 
 static int kvm_stats_read(user_data_t *ud)
@@ -352,8 +345,16 @@ static int kvm_stats_read(user_data_t *ud)
 			.vm_removed = on_vm_removed,
 		};
 
+		const struct kvmstats_sources sources = {
+			.qmp = (const char *const *)ctx->qmp, .nqmp = ctx->nqmp,
+			.debugfs = ctx->debugfs ? DEBUGFS_KVM : NULL,
+			.no_fds = statsfd_supported() == 0,
+		};
+
 		/* Inside collectd: raise what is permitted, restore it exactly. */
 		r = host_new("/proc", true, &hooks, ctx, &ctx->host);
+		if (r >= 0)
+			r = host_set_sources(ctx->host, &sources);
 		if (r < 0) {
 			ERROR(PLUGIN_NAME " plugin: %s", STRERROR(-r));
 			return -1;
@@ -381,6 +382,8 @@ static void context_free(void *arg)
 	host_free(ctx->host);
 	filter_free(ctx->stats);
 	filter_free(ctx->vms);
+	for (size_t i = 0; i < ctx->nqmp; i++)
+		free(ctx->qmp[i]);
 	free(ctx->totals);
 	free(ctx);
 }
@@ -392,6 +395,7 @@ static struct context *context_new(void)
 	if (!ctx)
 		return NULL;
 	ctx->refresh_interval = TIME_T_TO_CDTIME_T(10);
+	ctx->debugfs = true;
 	C_COMPLAIN_INIT(&ctx->complain_denied);
 	C_COMPLAIN_INIT(&ctx->complain_error);
 	C_COMPLAIN_INIT(&ctx->complain_nostats);
@@ -483,6 +487,10 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 			r = cf_util_get_boolean(item, &ctx->histograms);
 		else if (strcasecmp(item->key, "HostnameFormat") == 0)
 			r = hostname_format(item, &ctx->hostname_format);
+		else if (strcasecmp(item->key, "Debugfs") == 0)
+			r = cf_util_get_boolean(item, &ctx->debugfs);
+		else if (strcasecmp(item->key, "QMPSocket") == 0)
+			r = ctx->nqmp < MAX_QMP ? cf_util_get_string(item, &ctx->qmp[ctx->nqmp++]) : -1;
 		else if (strcasecmp(item->key, "RefreshInterval") == 0) {
 			r = cf_util_get_cdtime(item, &ctx->refresh_interval);
 			if (r == 0 && ctx->refresh_interval == 0)
@@ -524,9 +532,9 @@ static int kvm_stats_init(void)
 	int r = statsfd_supported();
 
 	if (r == 0) {
-		ERROR(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
-		      "(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later)");
-		return -1;
+		/* debugfs may still serve; whether it does is said at the first scan. */
+		WARNING(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
+			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later): reading debugfs only");
 	}
 	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
 		ERROR(PLUGIN_NAME " plugin: no /dev/kvm: KVM is not available on this host");

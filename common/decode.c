@@ -122,7 +122,7 @@ static bool flags_known(uint32_t type, uint32_t unit, uint32_t base)
 }
 
 /* The selftest's per-descriptor rules, for types and units we know. */
-static int check_known_desc(const struct kvmstats_desc *d)
+int decode_check_desc(const struct kvmstats_desc *d)
 {
 	switch (d->unit) {
 	case KVM_STATS_UNIT_NONE:
@@ -180,7 +180,7 @@ static int parse_desc(const uint8_t *p, uint32_t name_size,
 	 */
 	d->known = flags_known(d->type, d->unit, d->base);
 	if (d->known) {
-		r = check_known_desc(d);
+		r = decode_check_desc(d);
 		if (r < 0)
 			return r;
 	}

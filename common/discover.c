@@ -8,7 +8,8 @@
  * "kvm-vcpu-stats:%d") and fs/anon_inodes.c prints them as "anon_inode:%s".
  * A process is identified by its pid and the starttime of /proc/PID/stat
  * (proc(5) field 22), because a pid alone is reused once the process exits.
- * The name and uuid come from the command line (cmdline.c).
+ * The name and uuid come from the command line, the name else from the
+ * cgroup or a Proxmox VE config (cmdline.c).
  *
  * The walk runs every interval on hosts with thousands of processes, so a
  * process without a kvm-vm fd costs no allocation and no cmdline read: one
@@ -365,14 +366,64 @@ static int compare_fds(const void *a, const void *b)
 }
 
 /*
+ * Where Proxmox VE keeps this node's VM configs (pmxcfs). Fixed, since
+ * discover_process() takes no such root; read only for a VMM that has
+ * "-id N" but no -name, which qemu-server never starts (it always passes
+ * -name, "vm<N>" at least): a kvm started by hand the Proxmox way may.
+ */
+#define DISCOVER_PVE_ROOT "/etc/pve/qemu-server"
+
+/*
+ * Names a VMM whose command line does not: from libvirt's machine in its
+ * cgroup, else from the Proxmox config of its -id (pve_vmid, 0 if none).
+ * Run each scan for such VMMs only. Either source may be missing or
+ * unreadable (no libvirt, not root, the process just exited): then the
+ * name stays NULL. Only -ENOMEM fails.
+ */
+static int name_from_host(int piddir, uint32_t pve_vmid,
+			  struct discover_proc *p)
+{
+	char *text = NULL, *name = NULL;
+	size_t len = 0;
+	int r;
+
+	r = read_file_alloc(piddir, "cgroup", &text, &len);
+	if (r == -ENOMEM)
+		return r;
+	if (r == 0) {
+		r = cmdline_cgroup_name(text, len, &name);
+		free(text);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			p->name = name;
+			p->name_source = DISCOVER_NAME_CGROUP;
+			return 0;
+		}
+	}
+	if (pve_vmid == 0)
+		return 0;
+	r = cmdline_pve_name(DISCOVER_PVE_ROOT, pve_vmid, &name);
+	if (r == -ENOMEM)
+		return r;
+	if (r > 0) {
+		p->name = name;
+		p->name_source = DISCOVER_NAME_PVE;
+	}
+	return 0;
+}
+
+/*
  * Builds the result for a VMM: copies and sorts its fds, and reads name and
- * uuid from its cmdline (empty for a zombie: then both stay NULL).
+ * uuid from its cmdline (empty for a zombie: then both stay NULL), the name
+ * else from its cgroup or Proxmox config.
  */
 static int make_proc(int piddir, pid_t pid, uint64_t starttime,
 		     const char *comm, const struct discover_fd *fds,
 		     size_t nfds, struct discover_proc **ret_proc)
 {
 	struct discover_proc *p;
+	struct cmdline_vm vm;
 	char *cmdline = NULL;
 	size_t len = 0, bytes;
 	int r;
@@ -400,10 +451,19 @@ static int make_proc(int piddir, pid_t pid, uint64_t starttime,
 		r = gone_to_esrch(r);
 		goto fail;
 	}
-	r = cmdline_parse(cmdline, len, &p->name, &p->uuid);
+	r = cmdline_parse_vm(cmdline, len, &vm);
 	free(cmdline);
 	if (r < 0)
 		goto fail;
+	p->name = vm.name;
+	p->uuid = vm.uuid;
+	if (p->name) {
+		p->name_source = DISCOVER_NAME_CMDLINE;
+	} else if (len > 0) {
+		r = name_from_host(piddir, vm.pve_vmid, p);
+		if (r < 0)
+			goto fail;
+	}
 	*ret_proc = p;
 	return 0;
 fail:

@@ -14,26 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
-
-/* A VM with what only this file needs to know about it. */
-struct host_vm {
-	struct kvmstats_vm pub;
-	uint64_t seen;		/* host->generation of the last scan that saw it */
-};
-
-struct kvmstats_host {
-	char *proc_root;
-	bool raise_priv;
-	struct kvmstats_hooks hooks;
-	void *ctx;
-	struct statsfd_cache *cache;
-	struct host_vm **vms;
-	size_t nvms, cap;
-	struct pollfd *pfds;	/* scratch for host_reap(), cap entries */
-	uint64_t generation;
-	struct kvmstats_scan_report *report;	/* during a rescan only */
-};
+#include "host_internal.h"
 
 static void note_error(struct kvmstats_scan_report *report, int r)
 {
@@ -53,6 +34,8 @@ static void vm_free(struct host_vm *hv)
 	}
 	free(vm->vcpus);
 	statsfd_close(vm->vm_stats);
+	debugfs_close(hv->debugfs);
+	free(vm->qmp_path);
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
 	free(vm->name);
@@ -64,7 +47,7 @@ static void vm_remove(struct kvmstats_host *host, size_t i)
 {
 	struct host_vm *hv = host->vms[i];
 
-	if (host->hooks.vm_removed)
+	if (hv->announced && host->hooks.vm_removed)
 		host->hooks.vm_removed(&hv->pub, host->ctx);
 	host->vms[i] = host->vms[--host->nvms];
 	vm_free(hv);
@@ -86,6 +69,8 @@ int host_new(const char *proc_root, bool raise_priv,
 		goto fail;
 	}
 	r = statsfd_cache_new(&host->cache);
+	if (r >= 0)
+		r = statsfd_cache_new(&host->vcache);
 	if (r < 0)
 		goto fail;
 	host->raise_priv = raise_priv;
@@ -108,7 +93,13 @@ void host_free(struct kvmstats_host *host)
 		vm_remove(host, host->nvms - 1);
 	free(host->vms);
 	free(host->pfds);
+	for (size_t i = 0; i < host->nqmp; i++)
+		free(host->qmp[i]);
+	free(host->qmp);
+	free(host->debugfs);
+	free(host->scratch);
 	statsfd_cache_free(host->cache);
+	statsfd_cache_free(host->vcache);
 	free(host->proc_root);
 	free(host);
 }
@@ -207,7 +198,7 @@ static int vm_create(struct kvmstats_host *host, const struct discover_proc *p,
 	}
 	if (vm->nvms != 1)
 		vm->vm_fd = -1;
-	vm->name_from_cmdline = p->name != NULL;
+	vm->name_source = p->name_source;
 	vm->name = strdup(discover_proc_name(p));
 	vm->uuid = p->uuid ? strdup(p->uuid) : NULL;
 	if (!vm->name || (p->uuid && !vm->uuid)) {
@@ -258,7 +249,7 @@ static bool has_vcpu(const struct kvmstats_vm *vm, const struct discover_fd *dfd
 	return false;
 }
 
-static int insert_vcpu(struct kvmstats_vm *vm, struct kvmstats_vcpu *c)
+int host_insert_vcpu(struct kvmstats_vm *vm, struct kvmstats_vcpu *c)
 {
 	struct kvmstats_vcpu **v;
 	size_t at = vm->nvcpus;
@@ -287,9 +278,10 @@ static int add_vcpu(struct kvmstats_host *host, struct kvmstats_vm *vm,
 		return -ENOMEM;
 	c->id = dfd->vcpu;
 	c->vmm_fd = dfd->fd;
+	c->source = FROM_FD;
 	r = take_stats_fd(host, vm, dfd, &c->stats);
 	if (r >= 0)
-		r = insert_vcpu(vm, c);
+		r = host_insert_vcpu(vm, c);
 	if (r < 0) {
 		statsfd_close(c->stats);
 		free(c);
@@ -309,14 +301,17 @@ static void take_new_fds(struct kvmstats_host *host, struct host_vm *hv,
 {
 	struct kvmstats_vm *vm = &hv->pub;
 
-	for (size_t i = 0; i < p->nfds; i++) {
+	for (size_t i = 0; !host->no_fds && i < p->nfds; i++) {
 		const struct discover_fd *dfd = &p->fds[i];
 		struct kvmstats_vcpu *c;
 		int r = 0;
 
 		if (dfd->kind == DISCOVER_FD_VM_STATS && vm->nvms == 1 &&
-		    !vm->vm_stats)
+		    !vm->vm_stats) {
 			r = take_stats_fd(host, vm, dfd, &vm->vm_stats);
+			if (r >= 0)
+				vm->vm_source = FROM_FD;
+		}
 		else if (dfd->kind == DISCOVER_FD_VCPU_STATS && !has_vcpu(vm, dfd)) {
 			r = add_vcpu(host, vm, dfd, &c);
 			if (r >= 0 && announce && host->hooks.vcpu_added)
@@ -346,9 +341,7 @@ static int merge_proc(const struct discover_proc *p, void *ctx)
 		}
 	}
 	hv->seen = host->generation;
-	take_new_fds(host, hv, p, !fresh);
-	if (fresh && host->hooks.vm_added)
-		host->hooks.vm_added(&hv->pub, host->ctx);
+	take_new_fds(host, hv, p, hv->announced);
 	return 0;
 }
 
@@ -371,24 +364,36 @@ int host_rescan(struct kvmstats_host *host,
 	host->report = &report;
 	found = discover_scan(host->proc_root, merge_proc, host, &report.discover);
 	host->report = NULL;
+	if (found >= 0) {
+		/*
+		 * A VM that no scan sees any more has had its kvm-vm fds
+		 * closed while its process lives on (exec, or a test harness
+		 * destroying a VM): release it too, or our stats fds would
+		 * keep it alive.
+		 */
+		for (size_t i = host->nvms; i-- > 0;)
+			if (host->vms[i]->seen != host->generation)
+				vm_remove(host, i);
+		/* Best source first: QMP before debugfs fills the gaps. */
+		sources_attach_qmp(host, &report);
+		sources_attach_debugfs(host, &report);
+	}
 	if (host->raise_priv)
 		priv_restore(&saved);
 	if (found < 0)
 		return found;
 
-	/*
-	 * A VM that no scan sees any more has had its kvm-vm fds closed while
-	 * its process lives on (exec, or a test harness destroying a VM):
-	 * release it too, or our stats fds would keep it alive.
-	 */
-	for (size_t i = host->nvms; i-- > 0;)
-		if (host->vms[i]->seen != host->generation)
-			vm_remove(host, i);
 	for (size_t i = 0; i < host->nvms; i++) {
-		const struct kvmstats_vm *vm = &host->vms[i]->pub;
+		struct host_vm *hv = host->vms[i];
 
-		if (!vm->vm_stats && vm->nvcpus == 0)
+		if (!hv->pub.vm_stats && hv->pub.nvcpus == 0)
 			report.vms_without_stats++;
+		/* Announced once its first scan has attached every source. */
+		if (!hv->announced) {
+			hv->announced = true;
+			if (host->hooks.vm_added)
+				host->hooks.vm_added(&hv->pub, host->ctx);
+		}
 	}
 	if (ret_report)
 		*ret_report = report;
@@ -410,12 +415,16 @@ int host_sample(struct kvmstats_host *host)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < host->nvms; i++) {
-		struct kvmstats_vm *vm = &host->vms[i]->pub;
+		struct host_vm *hv = host->vms[i];
+		struct kvmstats_vm *vm = &hv->pub;
 
-		sample_one(vm->vm_stats);
+		if (vm->vm_source == FROM_FD)
+			sample_one(vm->vm_stats);
 		for (size_t j = 0; j < vm->nvcpus; j++)
-			sample_one(vm->vcpus[j]->stats);
+			if (vm->vcpus[j]->source == FROM_FD)
+				sample_one(vm->vcpus[j]->stats);
 	}
+	sources_sample(host);
 	return (int)host->nvms;
 }
 
@@ -444,4 +453,30 @@ int host_vcpu_totals(const struct kvmstats_vm *vm,
 		counted++;
 	}
 	return counted;
+}
+
+int host_mapped_bytes(const struct kvmstats_vm *vm, uint64_t *ret_bytes)
+{
+	static const struct { const char *name; uint64_t size; } pages[] = {
+		{ "pages_4k", 4096ULL }, { "pages_2m", 2ULL << 20 }, { "pages_1g", 1ULL << 30 },
+		{ "num_2M_pages", 2ULL << 20 }, { "num_1G_pages", 1ULL << 30 },
+	};
+	const struct statsfd *s = vm->vm_stats;
+	uint64_t bytes = 0;
+	bool any = false;
+
+	if (!s || s->samples == 0)
+		return -ENOENT;
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		int d = schema_find(s->schema, pages[i].name);
+
+		if (d >= 0) {
+			bytes += s->cur[s->schema->desc[d].index] * pages[i].size;
+			any = true;
+		}
+	}
+	if (!any)
+		return -ENOENT;
+	*ret_bytes = bytes;
+	return 0;
 }

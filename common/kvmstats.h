@@ -80,6 +80,9 @@ int decode_meta_len(const struct kvm_stats_header *hdr, size_t *ret_len);
 int decode_schema(const void *buf, size_t len,
 		  struct kvmstats_schema **ret_schema);
 
+/* Known type/unit/base: 0, or -EBADMSG if it breaks the selftest rules. */
+int decode_check_desc(const struct kvmstats_desc *d);
+
 /*
  * Copies the id string ("kvm-<pid>" or "kvm-<tid>/vcpu-<n>") of a stats
  * file into ret_id (at most size bytes with the NUL).
@@ -151,6 +154,18 @@ int statsfd_sample(struct statsfd *s);
 void statsfd_close(struct statsfd *s);	/* accepts NULL */
 
 /*
+ * A holder without an fd, for values that come from elsewhere (QMP,
+ * debugfs) but are read by front ends exactly like a stats fd's. Takes a
+ * reference on schema (interned through cache when given). id names the
+ * source ("qmp", "debugfs"). The caller frees it with statsfd_close().
+ */
+int statsfd_virtual(struct kvmstats_schema *schema, const char *id,
+		    struct statsfd_cache *cache, struct statsfd **ret_statsfd);
+
+/* Makes values (schema->num_values slots) the new sample of a virtual holder. */
+void statsfd_push(struct statsfd *s, const uint64_t *values);
+
+/*
  * Whether this kernel has KVM_GET_STATS_FD (KVM_CAP_BINARY_STATS_FD, 5.14):
  * 1 yes, 0 no. -ENOENT: no /dev/kvm. -EACCES: /dev/kvm not openable.
  */
@@ -161,6 +176,9 @@ int statsfd_supported(void);
  * statsfd_cache_free() drops the cache's references only.
  */
 int statsfd_cache_new(struct statsfd_cache **ret_cache);
+/* The schemas interned so far (binary ones tell debugfs files' types). */
+size_t statsfd_cache_schemas(const struct statsfd_cache *cache,
+			     const struct kvmstats_schema *const **ret_schemas);
 void statsfd_cache_free(struct statsfd_cache *cache);	/* accepts NULL */
 
 /* -------------------------------------------------------------- discover.c */
@@ -178,12 +196,21 @@ struct discover_fd {
 	int vcpu;			/* N for vCPU kinds, else -1 */
 };
 
+/* Where discover_proc.name came from, best first. */
+enum discover_name_source {
+	DISCOVER_NAME_NONE,	/* no name: shown by comm */
+	DISCOVER_NAME_CMDLINE,	/* QEMU -name, Firecracker --id, lkvm --name */
+	DISCOVER_NAME_CGROUP,	/* libvirt's machine in /proc/PID/cgroup */
+	DISCOVER_NAME_PVE,	/* Proxmox VE config of the VM's -id */
+};
+
 /* A process that holds at least one anon_inode:kvm-vm fd. */
 struct discover_proc {
 	pid_t pid;
 	uint64_t starttime;	/* /proc/PID/stat field 22: pid + this = identity */
 	char comm[17];
-	char *name;		/* from the command line, NULL if none; untrusted */
+	char *name;		/* NULL if none; untrusted */
+	enum discover_name_source name_source;
 	char *uuid;		/* from the command line, NULL if none; untrusted */
 	size_t nfds;
 	struct discover_fd *fds;	/* sorted by fd */
@@ -200,7 +227,7 @@ int discover_process(const char *proc_root, pid_t pid,
 
 void discover_proc_free(struct discover_proc *p);	/* accepts NULL */
 
-/* The name a VM is shown by: from the command line, else comm. */
+/* The name a VM is shown by: name (see name_source), else comm. */
 const char *discover_proc_name(const struct discover_proc *p);
 
 /* What a scan could not look at, for a front end to explain once. */
@@ -226,12 +253,145 @@ int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret);
 /* --------------------------------------------------------------- cmdline.c */
 
 /*
- * Name and uuid from a NUL-separated command line (QEMU: -name guest=X,...,
- * -name X, with ",," as an escaped comma; -uuid U; also with "--").
- * Sets each to a malloc'ed string or NULL. -ENOMEM.
+ * A VM's name from what its host shows of it. Every name is untrusted
+ * bytes, kept verbatim up to 4096 bytes: front ends sanitize them. Where
+ * the command line names no VM, discover.c asks the cgroup, then Proxmox.
  */
+
+/* What a VMM's command line says about its VM. */
+struct cmdline_vm {
+	char *name;		/* NULL if none */
+	char *uuid;		/* QEMU -uuid, NULL if none */
+	uint32_t pve_vmid;	/* Proxmox VE "-id N", 0 if none */
+};
+
+/*
+ * Parses a NUL-separated command line (/proc/PID/cmdline; the last NUL may
+ * be missing), by the VMM argv[0] names: QEMU -name guest=X,... or -name X
+ * (",," an escaped comma), -uuid U, Proxmox -id N (also with "--");
+ * Firecracker --id X; kvmtool (lkvm) --name X; Cloud Hypervisor: none.
+ * Free the strings with cmdline_vm_done(). -ENOMEM.
+ */
+int cmdline_parse_vm(const char *cmdline, size_t len,
+		     struct cmdline_vm *ret_vm);
+void cmdline_vm_done(struct cmdline_vm *vm);	/* accepts NULL */
+
+/* cmdline_parse_vm() without the vmid: each a malloc'ed string or NULL. */
 int cmdline_parse(const char *cmdline, size_t len,
-			   char **ret_name, char **ret_uuid);
+		  char **ret_name, char **ret_uuid);
+
+/*
+ * The VM name in /proc/PID/cgroup text (v1 or v2) of a VM that libvirt
+ * started: its machine "machine-qemu\x2d3\x2dweb01.scope" (systemd
+ * escapes undone) or "qemu-3-web01.libvirt-qemu" (no systemd) -> "web01".
+ * 1 and *ret_name (the caller frees it), 0 when no machine is named.
+ * -ENOMEM.
+ */
+int cmdline_cgroup_name(const char *text, size_t len, char **ret_name);
+
+/*
+ * The "name:" of <conf_root>/<vmid>.conf, a Proxmox VE VM config
+ * ("/etc/pve/qemu-server"). 1 and *ret_name (the caller frees it), 0 when
+ * it has none. -EINVAL: vmid 0, or not a regular file. -ENAMETOOLONG.
+ * -errno of open() or read() (-ENOENT, -EACCES). -ENOMEM.
+ */
+int cmdline_pve_name(const char *conf_root, uint32_t vmid, char **ret_name);
+
+/* The pure half of cmdline_pve_name(): the config's text. */
+int cmdline_pve_conf_name(const char *text, size_t len, char **ret_name);
+
+/* ----------------------------------------------------------------- qmp.c */
+
+/*
+ * VM and vCPU stats of one QEMU (>= 7.1) through its QMP socket:
+ * query-stats (targets vm and vcpu) typed by query-stats-schemas, vCPUs
+ * mapped from QOM paths to cpu-index with query-cpus-fast. The schemas are
+ * synthesized kvmstats_schema objects, so front ends see the same
+ * descriptors (name, type, unit, base, exponent, size) as from a stats fd.
+ */
+struct qmp_stats {
+	pid_t pid;				/* the peer (QEMU), SO_PEERCRED */
+	struct kvmstats_schema *vm_schema;	/* NULL: no VM stats */
+	uint64_t *vm_values;			/* vm_schema->num_values */
+	struct kvmstats_schema *vcpu_schema;	/* NULL: no vCPU stats */
+	size_t nvcpus;
+	int *vcpu_index;			/* cpu-index of each vCPU */
+	uint64_t **vcpu_values;			/* vcpu_schema->num_values each */
+};
+
+/*
+ * Connects to the QMP socket at path, negotiates capabilities, queries
+ * schemas, stats and vCPUs, and disconnects, all within timeout_ms. The
+ * caller frees the result with qmp_stats_free(). vCPUs are sorted by
+ * cpu-index. Histogram sizes come from the stats answer, so each call
+ * builds its schemas anew: compare them with schema_equal().
+ * -ETIMEDOUT: the whole exchange took too long (QEMU busy or stuck).
+ * -ECONNREFUSED/-ENOENT: no QEMU there. -EBUSY: the monitor is taken (no
+ * greeting within timeout_ms: another client holds it, or QEMU's main loop
+ * is stuck). -ECONNRESET: QEMU closed the socket mid-exchange.
+ * -EPROTO: QMP said something unexpected. -ENOTSUP: no query-stats (< 7.1).
+ * -EBADMSG: an answer breaks qapi/stats.json. -ENAMETOOLONG: path does not
+ * fit in sun_path. -EINVAL: timeout_ms < 0. -ENOMEM.
+ */
+int qmp_query_stats(const char *path, int timeout_ms, struct qmp_stats **ret_stats);
+void qmp_stats_free(struct qmp_stats *stats);	/* accepts NULL */
+
+/*
+ * The pure halves, for tests and fuzzing: the "return" of
+ * query-stats-schemas -> schemas for targets vm and vcpu (NULL when QEMU
+ * has none); the "return"s of one exchange -> what qmp_query_stats() gives,
+ * with pid 0. The size of a histogram is only in a stats answer, so
+ * qmp_parse_schemas() makes every stat one value (index = position) and
+ * qmp_parse_answers() lays the schemas out anew from the answers.
+ * -EBADMSG: not JSON or breaks qapi/stats.json. -ENOMEM.
+ */
+int qmp_parse_schemas(const char *json, size_t len,
+		      struct kvmstats_schema **ret_vm,
+		      struct kvmstats_schema **ret_vcpu);
+
+/* The JSON text of each "return"; NULL answers count as empty lists. */
+struct qmp_answers {
+	const char *schemas;	/* query-stats-schemas: required */
+	const char *vm;		/* query-stats, target vm */
+	const char *vcpu;	/* query-stats, target vcpu */
+	const char *cpus;	/* query-cpus-fast */
+	size_t schemas_len, vm_len, vcpu_len, cpus_len;
+};
+
+/* -EINVAL: no schemas. */
+int qmp_parse_answers(const struct qmp_answers *answers,
+		      struct qmp_stats **ret_stats);
+
+/* ------------------------------------------------------------- debugfs.c */
+
+/*
+ * /sys/kernel/debug/kvm/<pid>-<fd>/: one file per VM stat and per vCPU
+ * stat summed over the vCPUs (any VMM, any kernel with KVM; root). The
+ * root is a parameter so tests can use a fake tree.
+ */
+struct debugfs_vm;
+
+/* Calls cb for every "<pid>-<fd>" directory under root. Returns how many. */
+int debugfs_scan(const char *root, int (*cb)(pid_t pid, int vm_fd, void *ctx),
+		 void *ctx);
+
+/*
+ * Builds the schema of one VM's directory: a stat per file, typed by the
+ * same name in known[] (binary schemas of this kernel) when there, else by
+ * the file mode (0444: instant) and the name (max_*: peak, *_ns: seconds
+ * with exponent -9). Histogram files (bucket 0 only) are left out, and so
+ * is every name skip() says another source serves. Files the kernel
+ * refuses (lockdown: EPERM) are left out and counted in *ret_denied.
+ * -ENOENT: no such directory.
+ */
+int debugfs_open(const char *root, pid_t pid, int vm_fd,
+		 const struct kvmstats_schema *const *known, size_t nknown,
+		 bool (*skip)(const char *name, void *ctx), void *ctx,
+		 struct debugfs_vm **ret_vm, unsigned *ret_denied);
+const struct kvmstats_schema *debugfs_schema(const struct debugfs_vm *vm);
+/* Reads every file of the schema into values (num_values slots). */
+int debugfs_sample(struct debugfs_vm *vm, uint64_t *values);
+void debugfs_close(struct debugfs_vm *vm);	/* accepts NULL */
 
 /* --------------------------------------------------------------- acquire.c */
 
@@ -256,9 +416,21 @@ int acquire_exited(int pidfd);
 
 /* ------------------------------------------------------------------ host.c */
 
+/* Where a VM's or vCPU's values come from, best first. */
+enum kvmstats_source {
+	FROM_NONE,
+	FROM_FD,		/* a stats fd the VMM holds, copied */
+	FROM_QMP,		/* QEMU's query-stats */
+	FROM_DEBUGFS,		/* /sys/kernel/debug/kvm/<pid>-<fd>/ */
+};
+
+/* "fd", "qmp", "debugfs", "none". */
+const char *host_source_name(enum kvmstats_source source);
+
 struct kvmstats_vcpu {
-	int id;			/* N of kvm-vcpu-stats:N */
-	int vmm_fd;		/* the stats fd's number in the VMM */
+	int id;			/* N of kvm-vcpu-stats:N, or QEMU's cpu-index */
+	int vmm_fd;		/* the stats fd's number in the VMM, -1 if none */
+	enum kvmstats_source source;
 	struct statsfd *stats;
 	void *user;		/* front end's per-vCPU state */
 };
@@ -276,8 +448,15 @@ struct kvmstats_vm {
 	unsigned nvms;		/* kvm-vm fds the process holds */
 	char *name;		/* untrusted: from the command line, else comm */
 	char *uuid;		/* untrusted, NULL if unknown */
-	bool name_from_cmdline;
-	struct statsfd *vm_stats;	/* NULL: the VMM holds no VM stats fd */
+	enum discover_name_source name_source;	/* NONE: name is comm */
+	/*
+	 * VM-wide stats: from the VM stats fd, or QMP's target vm, or the
+	 * debugfs directory (which then also has the vCPU stats summed, less
+	 * those a vCPU source serves). NULL: no source has them.
+	 */
+	struct statsfd *vm_stats;
+	enum kvmstats_source vm_source;
+	char *qmp_path;		/* the QMP socket serving this VM, if any */
 	size_t nvcpus;
 	/* Sorted by id, then vmm_fd; pointers stay valid until vm_removed. */
 	struct kvmstats_vcpu **vcpus;
@@ -295,6 +474,8 @@ struct kvmstats_hooks {
 	void (*vm_added)(struct kvmstats_vm *vm, void *ctx);
 	void (*vcpu_added)(struct kvmstats_vm *vm, struct kvmstats_vcpu *vcpu,
 			   void *ctx);
+	/* A source of VM-wide stats came (or its schema changed) later. */
+	void (*vm_changed)(struct kvmstats_vm *vm, void *ctx);
 	/* Called before the VM's fds are closed and its memory freed. */
 	void (*vm_removed)(struct kvmstats_vm *vm, void *ctx);
 };
@@ -303,11 +484,24 @@ struct kvmstats_hooks {
 struct kvmstats_scan_report {
 	struct discover_stats discover;
 	unsigned acquire_denied;	/* pidfd_getfd refused: -EPERM */
-	unsigned vms_without_stats;	/* VMs whose VMM holds no stats fd */
+	unsigned vms_without_stats;	/* VMs no source serves */
+	unsigned qmp_failed;		/* QMP sockets that did not answer */
+	int qmp_error;			/* the first such failure's -errno */
+	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
+	bool debugfs_missing;		/* debugfs asked for but not there */
 	int first_error;		/* first other -errno, 0 if none */
 };
 
 struct kvmstats_host;
+
+/* Sources besides held stats fds; all off by default. */
+struct kvmstats_sources {
+	bool no_fds;			/* ignore held stats fds (a kernel without them) */
+	const char *const *qmp;		/* QMP socket paths or globs */
+	size_t nqmp;
+	int qmp_timeout_ms;		/* per VM and sample; 0: 500 */
+	const char *debugfs;		/* e.g. "/sys/kernel/debug/kvm"; NULL: off */
+};
 
 /*
  * proc_root is copied. The caller frees the result with host_free().
@@ -318,6 +512,9 @@ int host_new(const char *proc_root, bool raise_priv,
 	     const struct kvmstats_hooks *hooks, void *ctx,
 	     struct kvmstats_host **ret_host);
 void host_free(struct kvmstats_host *host);	/* calls vm_removed for each */
+
+/* Copies src; takes effect at the next rescan. -ENOMEM. */
+int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *src);
 
 /*
  * Releases every VM whose VMM has exited (vm_removed, then its fds are
@@ -346,6 +543,13 @@ int host_sample(struct kvmstats_host *host);
  */
 int host_vcpu_totals(const struct kvmstats_vm *vm,
 		     const struct kvmstats_schema *schema, uint64_t *ret_values);
+
+/*
+ * The guest memory KVM has mapped for vm, in bytes, from its VM-wide
+ * pages_4k/2m/1g (x86; num_2M_pages/num_1G_pages on ppc64): the less, the
+ * cheaper the VM is to live-migrate. -ENOENT: no source has those stats.
+ */
+int host_mapped_bytes(const struct kvmstats_vm *vm, uint64_t *ret_bytes);
 
 size_t host_nvms(const struct kvmstats_host *host);
 struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i);

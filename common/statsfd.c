@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -58,6 +59,13 @@ void statsfd_cache_free(struct statsfd_cache *cache)
 	free(cache);
 }
 
+size_t statsfd_cache_schemas(const struct statsfd_cache *cache,
+			     const struct kvmstats_schema *const **ret_schemas)
+{
+	*ret_schemas = (const struct kvmstats_schema *const *)cache->schemas;
+	return cache->n;
+}
+
 /*
  * Returns a reference to the cached schema equal to *schema, dropping
  * *schema, or adds *schema to the cache. Every vCPU of every VM on one
@@ -88,6 +96,8 @@ static struct kvmstats_schema *cache_intern(struct statsfd_cache *c,
 	c->schemas[c->n++] = schema_ref(schema);
 	return schema;
 }
+
+static int alloc_samples(struct statsfd *s);
 
 static int read_schema(int fd, char *ret_id, size_t id_size,
 		       struct kvmstats_schema **ret_schema)
@@ -134,19 +144,56 @@ int statsfd_open(int fd, struct statsfd_cache *cache,
 	if (r < 0)
 		goto fail;
 	s->schema = cache_intern(cache, s->schema);
-	/* cur and prev in one allocation; swapped by statsfd_sample(). */
-	s->cur = calloc(2 * (size_t)s->schema->num_values, sizeof(uint64_t));
-	if (!s->cur) {
-		r = -ENOMEM;
+	r = alloc_samples(s);
+	if (r < 0)
 		goto fail;
-	}
-	s->prev = s->cur + s->schema->num_values;
 	*ret_statsfd = s;
 	return 0;
 
 fail:
 	statsfd_close(s);
 	return r;
+}
+
+static int alloc_samples(struct statsfd *s)
+{
+	/* cur and prev in one allocation; swapped by every new sample. */
+	s->cur = calloc(2 * (size_t)s->schema->num_values + 1, sizeof(uint64_t));
+	if (!s->cur)
+		return -ENOMEM;
+	s->prev = s->cur + s->schema->num_values;
+	return 0;
+}
+
+int statsfd_virtual(struct kvmstats_schema *schema, const char *id,
+		    struct statsfd_cache *cache, struct statsfd **ret_statsfd)
+{
+	struct statsfd *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->fd = -1;
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	s->schema = cache_intern(cache, schema_ref(schema));
+	r = alloc_samples(s);
+	if (r < 0) {
+		statsfd_close(s);
+		return r;
+	}
+	*ret_statsfd = s;
+	return 0;
+}
+
+void statsfd_push(struct statsfd *s, const uint64_t *values)
+{
+	uint64_t *prev = s->prev;
+
+	memcpy(prev, values, s->schema->num_values * sizeof(*prev));
+	s->prev = s->cur;
+	s->cur = prev;
+	s->samples++;
+	s->error = 0;
 }
 
 int statsfd_sample(struct statsfd *s)

@@ -25,6 +25,8 @@
 #include "kvmstats.h"
 
 #define CONFIG_NAME "kvm_stats.conf"
+#define DEBUGFS_KVM "/sys/kernel/debug/kvm"
+#define MAX_QMP 64
 #define USEC_PER_SEC 1000000ULL
 
 struct config {
@@ -35,6 +37,9 @@ struct config {
 	bool vcpu_groups[CATALOG_NGROUPS];
 	struct filter *stats;
 	struct filter *vms;
+	bool debugfs;
+	char *qmp[MAX_QMP];	/* "qmp socket" paths or globs */
+	size_t nqmp;
 	char error[256];	/* the first bad setting, for the message */
 };
 
@@ -179,6 +184,11 @@ static int on_setting(void *user, const char *section, const char *name,
 		r = add_entry(&cfg->stats, value, name[0] == 'e');
 	else if (strcmp(name, "include vm") == 0 || strcmp(name, "exclude vm") == 0)
 		r = add_entry(&cfg->vms, value, name[0] == 'e');
+	else if (strcmp(name, "debugfs") == 0)
+		r = parse_bool(value, &cfg->debugfs);
+	else if (strcmp(name, "qmp socket") == 0)
+		r = cfg->nqmp < MAX_QMP && *value && (cfg->qmp[cfg->nqmp] = strdup(value)) ?
+		    (int)cfg->nqmp++ : -EINVAL;
 	else
 		r = -ENOENT;
 	if (r < 0 && cfg->error[0] == '\0')
@@ -196,6 +206,7 @@ static void config_defaults(struct config *cfg, int update_every)
 		.rescan_every = 10,
 		.per_vcpu = true,
 		.histograms = true,
+		.debugfs = true,
 	};
 	cfg->vcpu_groups[CATALOG_EXITS] = true;
 	cfg->vcpu_groups[CATALOG_HALT] = true;
@@ -371,6 +382,15 @@ static void on_vcpu_added(struct kvmstats_vm *vm, struct kvmstats_vcpu *vcpu, vo
 	add_vcpu(p, vm, vcpu);
 }
 
+/* VM-wide stats arrived later (QMP answered, debugfs appeared). */
+static void on_vm_changed(struct kvmstats_vm *vm, void *ctx)
+{
+	struct plugin *p = ctx;
+
+	if (vm->user && refresh_vm(p, vm) < 0)
+		p->error = -ENOMEM;
+}
+
 static void on_vm_removed(struct kvmstats_vm *vm, void *ctx)
 {
 	struct plugin *p = ctx;
@@ -466,7 +486,20 @@ static int disable(const char *fmt, ...)
 	return 1;
 }
 
-static int check_system(const struct priv_report *priv)
+/* debugfs is root's: look with CAP_DAC_READ_SEARCH raised. */
+static bool debugfs_readable(void)
+{
+	struct priv_saved saved = { 0 };
+	bool ok;
+
+	priv_raise(&saved);
+	ok = access(DEBUGFS_KVM, R_OK | X_OK) == 0;
+	priv_restore(&saved);
+	return ok;
+}
+
+static int check_system(const struct priv_report *priv, const struct config *cfg,
+			bool *ret_no_fds)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -474,10 +507,18 @@ static int check_system(const struct priv_report *priv)
 	int r = statsfd_supported();
 
 	self[n > 0 ? n : 0] = '\0';
+	*ret_no_fds = false;
 	if (r == 0) {
 		uname(&u);
+		if (cfg->debugfs && debugfs_readable()) {
+			fprintf(stderr, "kvm_stats.plugin: kernel %s has no KVM binary stats "
+				"API: reading debugfs only\n", u.release);
+			*ret_no_fds = true;
+			return 0;
+		}
 		return disable("kernel %s has no KVM binary stats API "
-			       "(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later)", u.release);
+			       "(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later) and "
+			       DEBUGFS_KVM " is not readable", u.release);
 	}
 	if (r == -ENOENT || r == -ENXIO || r == -ENODEV)
 		return disable("%s", "no /dev/kvm: KVM is not available on this host");
@@ -560,11 +601,12 @@ static int run(struct plugin *p)
 int main(int argc, char **argv)
 {
 	const struct kvmstats_hooks hooks = {
-		.want = want_vmm, .vm_added = on_vm_added,
-		.vcpu_added = on_vcpu_added, .vm_removed = on_vm_removed,
+		.want = want_vmm, .vm_added = on_vm_added, .vcpu_added = on_vcpu_added,
+		.vm_changed = on_vm_changed, .vm_removed = on_vm_removed,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct plugin p = { .out = stdout };
+	struct kvmstats_sources sources = { 0 };
 	struct priv_report priv;
 	int update_every, r, status = 1;
 
@@ -593,14 +635,19 @@ int main(int argc, char **argv)
 		status = disable("cannot drop capabilities: %s", strerror(-r));
 		goto out;
 	}
-	status = check_system(&priv);
+	status = check_system(&priv, &p.cfg, &sources.no_fds);
 	if (status != 0)
 		goto out;
+	sources.qmp = (const char *const *)p.cfg.qmp;
+	sources.nqmp = p.cfg.nqmp;
+	sources.debugfs = p.cfg.debugfs ? DEBUGFS_KVM : NULL;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is seen by fflush() */
 	r = host_new("/proc", true, &hooks, &p, &p.host);
+	if (r >= 0)
+		r = host_set_sources(p.host, &sources);
 	if (r >= 0)
 		r = run(&p);
 	if (r < 0)
@@ -614,5 +661,7 @@ out:
 	free(p.layouts);
 	filter_free(p.cfg.stats);
 	filter_free(p.cfg.vms);
+	for (size_t i = 0; i < p.cfg.nqmp; i++)
+		free(p.cfg.qmp[i]);
 	return status;
 }
