@@ -102,3 +102,79 @@ def testvm(tmp_path):
     yield start
     for vm in vms:
         vm.stop()
+
+
+QEMU = "/usr/bin/qemu-system-x86_64"
+
+
+def qemu_missing_reason():
+    if kvm_missing_reason():
+        return kvm_missing_reason()
+    if not os.access(QEMU, os.X_OK):
+        return "SKIP: qemu-system-x86_64 is not installed (Debian qemu-system-x86)"
+    return None
+
+
+requires_qemu = pytest.mark.skipif(qemu_missing_reason() is not None,
+                                   reason=qemu_missing_reason() or "")
+
+
+class QemuVM:
+    """A real QEMU (Debian 12: 7.2) with KVM and a QMP socket; no disk, so
+    SeaBIOS runs and the vCPUs keep exiting. Stopped by pid."""
+
+    def __init__(self, tmp_path, name, vcpus=2):
+        self.qmp = str(tmp_path / f"{name}.qmp")
+        self.log = tmp_path / f"{name}.log"
+        argv = [QEMU, "-enable-kvm", "-machine", "pc", "-cpu", "host", "-m", "64",
+                "-smp", str(vcpus), "-nodefaults", "-nographic", "-display", "none",
+                "-name", f"guest={name},debug-threads=on",
+                "-qmp", f"unix:{self.qmp},server=on,wait=off"]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log)
+        self.pid = self.proc.pid
+        wait_for(lambda: os.path.exists(self.qmp) or self.proc.poll() is not None,
+                 what="QEMU's QMP socket")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"QEMU exited: {self.log.read_text()}")
+
+    def qmp_command(self, *commands):
+        """Runs QMP commands on a connection of our own; their returns."""
+        import json as _json
+        import socket as _socket
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.qmp)
+        f = s.makefile("rw")
+        f.readline()
+        answers = []
+        for cmd in ({"execute": "qmp_capabilities"},) + commands:
+            f.write(_json.dumps(cmd) + "\n")
+            f.flush()
+            while True:
+                msg = _json.loads(f.readline())
+                if "event" not in msg:
+                    break
+            answers.append(msg.get("return", msg))
+        s.close()
+        return answers[1:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def qemu(tmp_path):
+    vms = []
+
+    def start(name, vcpus=2):
+        vm = QemuVM(tmp_path, name, vcpus)
+        vms.append(vm)
+        return vm
+
+    yield start
+    for vm in vms:
+        vm.stop()

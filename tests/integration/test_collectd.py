@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, requires_kvm, requires_root, wait_for
+from conftest import BUILD, ROOT, requires_kvm, requires_qemu, requires_root, wait_for
 from daemons import (carbon_missing_reason, collectd_missing_reason, daemon_factory,
                      influxdb_missing_reason, valgrind_missing_reason)
 
@@ -194,3 +194,15 @@ def test_valgrind_through_a_vms_life(testvm, daemons):
     assert cd.exit_status == 0, log[-3000:]
     assert "ERROR SUMMARY: 0 errors" in log, log[-3000:]
     assert re.search(r"definitely lost: 0 bytes|All heap blocks were freed", log), log[-3000:]
+
+
+@requires_qemu
+def test_qemu_72_through_qmp(qemu, daemons):
+    q = qemu("cdqemu")
+    cd = start_collectd(daemons, f'QMPSocket "{q.qmp}"', 'VM "cdqemu"', "PerVCPU true",
+                        csv=True)
+    rows = cd.wait_for_csv("kvm_stats-cdqemu", "derive-exits", rows=3)
+    assert rows[-1]["value"] > rows[0]["value"] > 0
+    vcpu = [cd.wait_for_csv(f"kvm_stats-cdqemu-vcpu{i}", "derive-exits") for i in (0, 1)]
+    assert all(r[-1]["value"] > 0 for r in vcpu)
+    assert cd.wait_for_csv("kvm_stats-cdqemu", "bytes-mapped_guest_memory")

@@ -111,10 +111,10 @@ def test_exact_counts(testvm, vcpus, hold):
     vm = testvm("--vcpus", vcpus, "--mmio", k, "--hold", hold, name=f"exact{vcpus}")
     truth = vm.counts()["vms"][0]
 
-    entry = entry_of(kvmstat_json("--pid", vm.pid, 1, 1)[0], vm.pid)
+    entry = entry_of(kvmstat_json("--no-debugfs", "--pid", vm.pid, 1, 1)[0], vm.pid)
 
     assert entry["name"] == f"exact{vcpus}"
-    assert entry["name_from_cmdline"] is True
+    assert entry["name_source"] == "cmdline"
     assert entry["vm_fd"] == truth["vm_fd"]
     assert entry["nvms"] == 1
     assert [c["vcpu"] for c in entry["vcpus"]] == [c["vcpu"] for c in truth["vcpus"]]
@@ -128,9 +128,12 @@ def test_exact_counts(testvm, vcpus, hold):
         assert len(stat(seen, "halt_wait_hist")["value"]) == 32
     total = sum(stat(c, "mmio_exits")["value"] for c in entry["vcpus"])
     assert total == k * vcpus
+    assert {c["source"] for c in entry["vcpus"]} == {"fd"}
     if "vm" in hold.split(","):
+        assert entry["source"] == "fd"
         assert entry["stats"]["pages_4k"]["type"] == "instant"
     else:
+        assert entry["source"] == "none"
         assert entry["stats"] is None
 
 
@@ -169,7 +172,7 @@ def test_steady_rate_delta(testvm):
 def test_several_vms_in_one_process(testvm):
     k = 700
     vm = testvm("--vms", 2, "--vcpus", 2, "--mmio", k, "--hold", "vm,vcpu", name="pair")
-    entry = entry_of(kvmstat_json("--pid", vm.pid, 1, 1)[0], vm.pid)
+    entry = entry_of(kvmstat_json("--no-debugfs", "--pid", vm.pid, 1, 1)[0], vm.pid)
     # One entry for the process: the kernel does not say which VM a vCPU
     # stats fd belongs to. Every vCPU once, none twice.
     assert entry["nvms"] == 2
@@ -329,7 +332,7 @@ def test_user_sees_own_vm_without_privilege(testvm):
 
 def test_vmm_without_stats_fds(testvm):
     vm = testvm("--mmio", 1, "--hold", "none", name="nostats")
-    result = run_kvmstat("--pid", vm.pid, 1, 1)
+    result = run_kvmstat("--no-debugfs", "--pid", vm.pid, 1, 1)
     assert result.returncode == 1
     assert "hold no KVM stats fd" in result.stderr
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, requires_kvm, requires_root
+from conftest import BUILD, requires_kvm, requires_qemu, requires_root
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
 # Every keyword Netdata 1.37 knows that this plugin may send; 1.37 drops a
@@ -278,3 +278,20 @@ def test_bad_config_names_the_setting_and_line(plugin):
     q = plugin(config="colour = blue\n")
     assert q.proc.wait(timeout=10) == 1
     assert "unknown setting 'colour'" in q.proc.stderr.read()
+
+
+@requires_qemu
+def test_qemu_72_through_qmp(qemu, plugin):
+    q = qemu("qemu72")
+    p = plugin(config=f"qmp socket = {q.qmp}\n")
+    p.read_until(lambda p: "kvm_qemu72.vcpu1_exits" in p.last_values())
+    first = p.last_values()["kvm_qemu72.exits"]["exits"]
+    p.read_for(2.5)
+    values = p.last_values()
+    # QEMU's vCPUs keep exiting: the counters move, per vCPU and summed.
+    assert values["kvm_qemu72.exits"]["exits"] > first > 0
+    assert values["kvm_qemu72.exits"]["exits"] == sum(
+        values[f"kvm_qemu72.vcpu{i}_exits"]["exits"] for i in (0, 1))
+    # VM-wide stats (QMP target vm) give the mapped memory chart.
+    assert set(values["kvm_qemu72.memory"]) == {"pages_4k", "pages_2m", "pages_1g"}
+    assert p.labels("kvm_qemu72.exits")["vm_pid"] == str(q.pid)
