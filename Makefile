@@ -168,6 +168,10 @@ install-netdata:
 clean:
 	rm -rf $(O)
 
+# Benchmarks (make bench) and fuzzing (make fuzz) keep their rules apart.
+-include bench/bench.mk
+-include fuzz/fuzz.mk
+
 .PHONY: all test golden screenshot install install-netdata install-collectd clean deps-build deps-test
 .DELETE_ON_ERROR:
 
