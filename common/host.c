@@ -345,6 +345,25 @@ static int merge_proc(const struct discover_proc *p, void *ctx)
 	return 0;
 }
 
+/*
+ * Whether a VM the scan did not see has really lost its kvm-vm fds: the
+ * walk skips processes it could not read at that moment, and a live VM
+ * must not be released (and its charts made obsolete) for that.
+ */
+static bool vm_fds_gone(struct kvmstats_host *host, const struct kvmstats_vm *vm)
+{
+	struct discover_proc *p = NULL;
+	bool gone;
+	int r;
+
+	r = discover_process(host->proc_root, vm->pid, &p);
+	if (r == -EACCES || r == -EPERM || r == -ENOMEM)
+		return false;	/* cannot tell: keep it */
+	gone = r <= 0 || p->starttime != vm->starttime;
+	discover_proc_free(p);
+	return gone;
+}
+
 int host_rescan(struct kvmstats_host *host,
 		struct kvmstats_scan_report *ret_report)
 {
@@ -372,7 +391,8 @@ int host_rescan(struct kvmstats_host *host,
 		 * keep it alive.
 		 */
 		for (size_t i = host->nvms; i-- > 0;)
-			if (host->vms[i]->seen != host->generation)
+			if (host->vms[i]->seen != host->generation &&
+			    vm_fds_gone(host, &host->vms[i]->pub))
 				vm_remove(host, i);
 		/* Best source first: QMP before debugfs fills the gaps. */
 		sources_attach_qmp(host, &report);

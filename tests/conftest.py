@@ -34,6 +34,16 @@ requires_root = pytest.mark.skipif(os.geteuid() != 0,
                                    reason="SKIP: needs root to test privilege handling")
 
 
+def sanitizer_runtimes(binary):
+    """The sanitizer runtimes an instrumented binary or plugin needs loaded
+    first (a SANITIZE= build), for LD_PRELOAD; [] for a plain build."""
+    needed = subprocess.run(["readelf", "-d", str(binary)], capture_output=True,
+                            text=True).stdout
+    libs = [lib for lib in ("libasan.so", "libubsan.so") if lib.split(".")[0] in needed]
+    return [subprocess.run(["cc", f"-print-file-name={lib}"], capture_output=True,
+                           text=True).stdout.strip() for lib in libs]
+
+
 def wait_for(predicate, timeout=10.0, step=0.02, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,12 +6,12 @@ with the exits the test VMs counted themselves.
 """
 import os
 import re
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, ROOT, requires_kvm, requires_qemu, requires_root, wait_for
+from conftest import (BUILD, ROOT, requires_kvm, requires_qemu, requires_root,
+                      sanitizer_runtimes, wait_for)
 from daemons import (carbon_missing_reason, collectd_missing_reason, daemon_factory,
                      influxdb_missing_reason, valgrind_missing_reason)
 
@@ -22,13 +22,11 @@ def sanitizer_env():
     """A plugin built with SANITIZE= needs its runtimes loaded first into
     Debian's (uninstrumented) collectd. Leak checking stays off there: it
     would judge the whole daemon; valgrind judges the plugin's leaks."""
-    needed = subprocess.run(["readelf", "-d", PLUGIN], capture_output=True, text=True).stdout
-    libs = [lib for lib in ("libasan.so", "libubsan.so") if lib.split(".")[0] in needed]
-    if not libs:
+    runtimes = sanitizer_runtimes(PLUGIN)
+    if not runtimes:
         return {}
-    paths = [subprocess.run(["cc", f"-print-file-name={lib}"], capture_output=True,
-                            text=True).stdout.strip() for lib in libs]
-    return {"LD_PRELOAD": ":".join(paths), "ASAN_OPTIONS": "detect_leaks=0"}
+    return {"LD_PRELOAD": ":".join(runtimes), "ASAN_OPTIONS": "detect_leaks=0"}
+
 
 pytestmark = [
     requires_kvm,

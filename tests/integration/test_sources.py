@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, requires_kvm, requires_qemu, requires_root
+from conftest import BUILD, requires_kvm, requires_qemu, requires_root, sanitizer_runtimes
 
 KVMSTAT = str(BUILD / "kvmstat")
 NO_BINARY_STATS = str(BUILD / "tests/fixtures/no_binary_stats.so")
@@ -37,7 +37,8 @@ def debugfs_mounted():
 def kvmstat(*args, preload=None):
     env = dict(os.environ)
     if preload:
-        env["LD_PRELOAD"] = preload
+        # A sanitizer build needs its runtime first in the preload list.
+        env["LD_PRELOAD"] = ":".join(sanitizer_runtimes(KVMSTAT) + [preload])
     return subprocess.run([KVMSTAT, *map(str, args)], capture_output=True, text=True,
                           timeout=60, env=env)
 
