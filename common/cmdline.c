@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "kvmstats.h"
+#include "util.h"
 
 /* Bytes kept of a name or uuid from a command line anyone may have chosen. */
 #define CMDLINE_VALUE_MAX 4096
@@ -670,26 +671,6 @@ int cmdline_pve_conf_name(const char *text, size_t len, char **ret_name)
 	return r < 0 ? r : 1;
 }
 
-/* Reads fd until EOF or size bytes, retrying EINTR. Returns the count. */
-static ssize_t read_upto(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-
-	while (len < size) {
-		ssize_t n = read(fd, buf + len, size - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return (ssize_t)len;
-}
-
 /*
  * Opened non-blocking and checked to be a regular file, so a FIFO put in
  * its place cannot stall a scan. A config past PVE_CONF_MAX is read up to
@@ -725,7 +706,7 @@ int cmdline_pve_name(const char *conf_root, uint32_t vmid, char **ret_name)
 		r = -ENOMEM;
 		goto out;
 	}
-	n = read_upto(fd, buf, PVE_CONF_MAX);
+	n = util_read_upto(fd, buf, PVE_CONF_MAX);
 	if (n < 0) {
 		r = (int)n;
 		goto out;

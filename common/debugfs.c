@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "kvmstats.h"
+#include "util.h"
 
 /*
  * "%llu\n" is at most 21 bytes. A file that fills this buffer holds no
@@ -66,37 +67,14 @@ struct pending_list {
 	size_t cap;
 };
 
-/*
- * 1 and *ret when s starts with a decimal number in [min, max] that ends at
- * the first char of stop ('\0' included), 0 when not. strtoul() alone would
- * take leading blanks, a '+' and "-1".
- */
-static int parse_decimal(const char *s, char stop, unsigned long min,
-			 unsigned long max, unsigned long *ret,
-			 const char **ret_end)
-{
-	unsigned long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != stop || v < min || v > max)
-		return 0;
-	*ret = v;
-	*ret_end = end;
-	return 1;
-}
-
 /* 1 and the numbers when name is "<pid>-<fd>", 0 when not. */
 static int parse_vm_dir_name(const char *name, pid_t *ret_pid, int *ret_fd)
 {
 	unsigned long pid, fd;
 	const char *end;
 
-	if (!parse_decimal(name, '-', 1, INT_MAX, &pid, &end) ||
-	    !parse_decimal(end + 1, '\0', 0, INT_MAX, &fd, &end))
+	if (!util_parse_ulong(name, '-', 1, INT_MAX, &pid, &end) ||
+	    !util_parse_ulong(end + 1, '\0', 0, INT_MAX, &fd, &end))
 		return 0;
 	*ret_pid = (pid_t)pid;
 	*ret_fd = (int)fd;
@@ -157,32 +135,20 @@ int debugfs_scan(const char *root, int (*cb)(pid_t pid, int vm_fd, void *ctx),
 static ssize_t read_small_file(int dirfd, const char *name, char *buf,
 			       size_t size)
 {
-	size_t len = 0;
-	int fd, r = 0;
+	ssize_t n;
+	int fd;
 
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	while (len < size - 1) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	n = util_read_upto(fd, buf, size - 1);
 	close(fd);
-	if (r < 0)
-		return r;
-	if (len == size - 1)
+	if (n < 0)
+		return n;
+	if ((size_t)n == size - 1)
 		return -EFBIG;
-	buf[len] = '\0';
-	return (ssize_t)len;
+	buf[n] = '\0';
+	return n;
 }
 
 /* "%llu\n" (the newline optional) -> *ret. -EBADMSG: anything else. */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kvmstats.h"
+#include "util.h"
 
 /* Bytes asked of getdents64() at a time: about 1,000 fds or pids. */
 #define DENTS_BUF_SIZE 32768
@@ -68,47 +69,12 @@ static int gone_to_esrch(int r)
 	return r == -ENOENT || r == -ESRCH ? -ESRCH : r;
 }
 
-/*
- * Reads fd until EOF or until size bytes, retrying EINTR. A proc file hands
- * out its text in pieces, so a short read is no error here (unlike on a
- * stats fd). Returns the byte count, or -errno.
- */
-static ssize_t read_to_eof(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-
-	while (len < size) {
-		ssize_t n = read(fd, buf + len, size - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return (ssize_t)len;
-}
-
-/*
- * 1 and *ret when s is a decimal number in [0, max] and nothing else, 0 when
- * not. strtoul() alone would take leading blanks, a '+' and "-1".
- */
+/* 1 and *ret when s is a decimal in [0, max] and nothing else, 0 when not. */
 static int parse_decimal(const char *s, unsigned long max, unsigned long *ret)
 {
-	unsigned long v;
-	char *end;
+	const char *end;
 
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
-		return 0;
-	*ret = v;
-	return 1;
+	return util_parse_ulong(s, '\0', 0, max, ret, &end);
 }
 
 /* 1 with *ret_name for the next entry, 0 at the end, -errno. */
@@ -187,7 +153,7 @@ static int read_stat(int piddir, uint64_t *ret_starttime, char *ret_comm)
 	fd = openat(piddir, "stat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return gone_to_esrch(-errno);
-	n = read_to_eof(fd, buf, sizeof(buf) - 1);
+	n = util_read_upto(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
 		return gone_to_esrch((int)n);
@@ -222,7 +188,7 @@ static int read_file_alloc(int dirfd, const char *name, char **ret_buf,
 			goto fail;
 		}
 		buf = bigger;
-		n = read_to_eof(fd, buf + len, cap - len);
+		n = util_read_upto(fd, buf + len, cap - len);
 		if (n < 0) {
 			r = (int)n;
 			goto fail;
