@@ -5,8 +5,7 @@ test mounts it (`mount -t debugfs none /sys/kernel/debug`) and leaves it
 mounted: other tools and tests may rely on it from then on, and unmounting
 a file system someone else may be using is not a test's business.
 
-A tiny driver program (DRIVER_SRC below, compiled from common/debugfs.c and
-common/decode.c into the test's tmp dir) runs debugfs_scan(),
+A tiny driver program (tests/fixtures/debugfs_read.c) runs debugfs_scan(),
 debugfs_open() and debugfs_sample() and prints what they returned as JSON.
 The ground truth is tests/fixtures/testvm (a VMM on the raw KVM API that
 keeps its stats fds) and `kvmstat --json`, which reads the same stats
@@ -42,130 +41,6 @@ def missing_reason():
 pytestmark = pytest.mark.skipif(missing_reason() is not None,
                                 reason=missing_reason() or "")
 
-DRIVER_SRC = r"""
-/*
- * debugfs_read ROOT PID VM_FD [--wait] [KNOWN.bin...]: scan, open (typed by
- * the binary stats schemas in the KNOWN files) and sample once, printed as
- * one JSON line. With --wait, then waits for a line on stdin and samples
- * again (a second JSON line), to see what a sample meets after a change.
- */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "kvmstats.h"
-
-static int print_scanned(pid_t pid, int vm_fd, void *ctx)
-{
-	int *n = ctx;
-
-	printf("%s[%d, %d]", (*n)++ ? ", " : "", (int)pid, vm_fd);
-	return 0;
-}
-
-static int load_schema(const char *path, struct kvmstats_schema **ret)
-{
-	static char buf[1 << 20];
-	size_t len = 0;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, buf + len, sizeof(buf) - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	return decode_schema(buf, len, ret);
-}
-
-static int parse_int(const char *s, int *ret)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > INT_MAX)
-		return -EINVAL;
-	*ret = (int)v;
-	return 0;
-}
-
-static void print_sample(struct debugfs_vm *vm)
-{
-	const struct kvmstats_schema *s = debugfs_schema(vm);
-	uint64_t *v = calloc(s->num_values + 1, sizeof(*v));
-	int r = v ? debugfs_sample(vm, v) : -ENOMEM;
-
-	printf("\"sample\": %d, \"values\": {", r);
-	for (uint32_t i = 0; r == 0 && i < s->num_desc; i++)
-		printf("%s\"%s\": %llu", i ? ", " : "", s->desc[i].name,
-		       (unsigned long long)v[s->desc[i].index]);
-	printf("}");
-	free(v);
-}
-
-int main(int argc, char **argv)
-{
-	struct kvmstats_schema *known[8] = { 0 };
-	struct debugfs_vm *vm = NULL;
-	unsigned denied = 0;
-	size_t nknown = 0;
-	int n = 0, r, i = 4, pid, vm_fd;
-	int wait = argc > 4 && strcmp(argv[4], "--wait") == 0;
-
-	if (argc < 4 || parse_int(argv[2], &pid) < 0 ||
-	    parse_int(argv[3], &vm_fd) < 0)
-		return 2;
-	for (i += wait; i < argc && nknown < 8; i++)
-		if (load_schema(argv[i], &known[nknown++]) < 0)
-			return 3;
-
-	printf("{\"scan\": [");
-	r = debugfs_scan(argv[1], print_scanned, &n);
-	printf("], \"scan_result\": %d", r);
-	r = debugfs_open(argv[1], pid, vm_fd,
-			 (const struct kvmstats_schema *const *)known, nknown,
-			 NULL, NULL, &vm, &denied);
-	printf(", \"open\": %d", r);
-	if (r == 0) {
-		const struct kvmstats_schema *s = debugfs_schema(vm);
-
-		printf(", \"denied\": %u, \"stats\": [", denied);
-		for (uint32_t j = 0; j < s->num_desc; j++)
-			printf("%s{\"name\": \"%s\", \"type\": \"%s\", "
-			       "\"unit\": \"%s\", \"exponent\": %d, "
-			       "\"index\": %u}", j ? ", " : "",
-			       s->desc[j].name,
-			       decode_type_name(s->desc[j].type),
-			       decode_unit_name(s->desc[j].unit),
-			       s->desc[j].exponent, s->desc[j].index);
-		printf("], ");
-		print_sample(vm);
-	}
-	printf("}\n");
-	fflush(stdout);
-	if (r == 0 && wait) {
-		char line[16];
-
-		if (fgets(line, sizeof(line), stdin)) {
-			printf("{");
-			print_sample(vm);
-			printf("}\n");
-		}
-	}
-	debugfs_close(vm);
-	for (size_t k = 0; k < nknown; k++)
-		schema_unref(known[k]);
-	return 0;
-}
-"""
-
-
 @pytest.fixture(scope="module")
 def kvm_debugfs():
     """/sys/kernel/debug/kvm, mounting debugfs first if nobody has."""
@@ -179,16 +54,9 @@ def kvm_debugfs():
 
 
 @pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    """The driver, built from the sources (not a build dir's library)."""
-    out = tmp_path_factory.mktemp("debugfs") / "debugfs_read"
-    src = out.with_suffix(".c")
-    src.write_text(DRIVER_SRC)
-    subprocess.run(["cc", "-std=gnu11", "-O2", "-g", "-D_GNU_SOURCE",
-                    "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'common'}",
-                    str(ROOT / "common/debugfs.c"), str(ROOT / "common/decode.c"),
-                    str(src), "-o", str(out)], check=True)
-    return out
+def driver():
+    """tests/fixtures/debugfs_read, built by make with the library."""
+    return BUILD / "tests/fixtures/debugfs_read"
 
 
 def run_driver(driver, pid, vm_fd, *known):
