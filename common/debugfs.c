@@ -141,7 +141,8 @@ static ssize_t read_small_file(int dirfd, const char *name, char *buf,
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	n = util_read_upto(fd, buf, size - 1);
+	/* A stat file is "%llu\n", handed out whole: stop at the newline. */
+	n = util_read_line(fd, buf, size - 1);
 	close(fd);
 	if (n < 0)
 		return n;

@@ -3,15 +3,15 @@
  *
  * A rescan finds VMM processes (discover.c), takes copies of the stats fds
  * they hold (acquire.c) and opens them (statsfd.c). A sample is one pread
- * per fd. Before each sample, one poll() over the VMMs' pidfds tells which
+ * per fd. Before each sample, one epoll_wait() on the VMMs' pidfds tells which
  * VMMs exited: their fds are closed at once, because a stats fd we hold
  * keeps the VM's kernel objects alive after its VMM is gone.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "host_internal.h"
@@ -63,6 +63,11 @@ int host_new(const char *proc_root, bool raise_priv,
 	host = calloc(1, sizeof(*host));
 	if (!host)
 		return -ENOMEM;
+	host->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (host->epfd < 0) {
+		free(host);
+		return -errno;
+	}
 	host->proc_root = strdup(proc_root ? proc_root : "/proc");
 	if (!host->proc_root) {
 		r = -ENOMEM;
@@ -92,7 +97,8 @@ void host_free(struct kvmstats_host *host)
 	while (host->nvms > 0)
 		vm_remove(host, host->nvms - 1);
 	free(host->vms);
-	free(host->pfds);
+	if (host->epfd >= 0)
+		close(host->epfd);
 	for (size_t i = 0; i < host->nqmp; i++)
 		free(host->qmp[i]);
 	free(host->qmp);
@@ -116,28 +122,29 @@ struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i)
 
 int host_reap(struct kvmstats_host *host)
 {
-	int gone = 0, r;
+	struct epoll_event ev[64];
+	int gone = 0, n;
 
-	if (host->nvms == 0)
-		return 0;
-	for (size_t i = 0; i < host->nvms; i++)
-		host->pfds[i] = (struct pollfd){
-			.fd = host->vms[i]->pub.pidfd, .events = POLLIN,
-		};
+	/*
+	 * epoll, not poll(): one call whatever the number of VMs, and a pidfd
+	 * leaves the set when it is closed, so nothing but an exit reports.
+	 */
 	do {
-		r = poll(host->pfds, host->nvms, 0);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return 0;
-	/* Backwards: vm_remove() moves the last VM into the freed slot. */
-	for (size_t i = host->nvms; i-- > 0;) {
-		if (host->pfds[i].revents != 0) {
-			vm_remove(host, i);
-			gone++;
+		do {
+			n = epoll_wait(host->epfd, ev, 64, 0);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			for (size_t j = 0; j < host->nvms; j++) {
+				if (host->vms[j] == ev[i].data.ptr) {
+					vm_remove(host, j);
+					gone++;
+					break;
+				}
+			}
 		}
-	}
+	} while (n == 64);
 	return gone;
 }
 
@@ -156,7 +163,7 @@ static struct host_vm *find_vm(struct kvmstats_host *host, pid_t pid,
 static int grow_vms(struct kvmstats_host *host)
 {
 	size_t cap = host->cap ? host->cap * 2 : 8;
-	void *vms, *pfds;
+	void *vms;
 
 	if (host->nvms < host->cap)
 		return 0;
@@ -164,10 +171,6 @@ static int grow_vms(struct kvmstats_host *host)
 	if (!vms)
 		return -ENOMEM;
 	host->vms = vms;
-	pfds = reallocarray(host->pfds, cap, sizeof(*host->pfds));
-	if (!pfds)
-		return -ENOMEM;
-	host->pfds = pfds;
 	host->cap = cap;
 	return 0;
 }
@@ -209,6 +212,12 @@ static int vm_create(struct kvmstats_host *host, const struct discover_proc *p,
 	if (r < 0)
 		goto fail;
 	vm->pidfd = r;
+	/* The pidfd polls readable when the VMM exits (pidfd_open(2)). */
+	if (epoll_ctl(host->epfd, EPOLL_CTL_ADD, vm->pidfd,
+		      &(struct epoll_event){ .events = EPOLLIN, .data.ptr = hv }) < 0) {
+		r = -errno;
+		goto fail;
+	}
 	host->vms[host->nvms++] = hv;
 	*ret_vm = hv;
 	return 0;

@@ -5,7 +5,6 @@
 #ifndef KVMSTATS_HOST_INTERNAL_H
 #define KVMSTATS_HOST_INTERNAL_H
 
-#include <poll.h>
 
 #include "kvmstats.h"
 
@@ -26,7 +25,7 @@ struct kvmstats_host {
 	struct statsfd_cache *vcache;	/* schemas made from QMP and debugfs */
 	struct host_vm **vms;
 	size_t nvms, cap;
-	struct pollfd *pfds;	/* scratch for host_reap(), cap entries */
+	int epfd;		/* epoll set of the VMMs' pidfds, for host_reap() */
 	uint64_t generation;
 	struct kvmstats_scan_report *report;	/* during a rescan only */
 	/* Sources besides held fds (host_set_sources). */

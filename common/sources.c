@@ -283,6 +283,9 @@ void sources_sample(struct kvmstats_host *host)
 {
 	struct priv_saved saved = { 0 };
 
+	if (host->nqmp == 0 && !host->debugfs)
+		return;
+
 	for (size_t i = 0; i < host->nvms; i++)
 		if (host->vms[i]->pub.qmp_path)
 			sample_qmp(host, host->vms[i]);

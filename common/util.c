@@ -7,11 +7,11 @@
 
 #include "util.h"
 
-ssize_t util_read_upto(int fd, char *buf, size_t size)
+static ssize_t read_until(int fd, char *buf, size_t size, bool line)
 {
 	size_t len = 0;
 
-	while (len < size) {
+	while (len < size && !(line && len > 0 && buf[len - 1] == '\n')) {
 		ssize_t n = read(fd, buf + len, size - len);
 
 		if (n < 0) {
@@ -24,6 +24,16 @@ ssize_t util_read_upto(int fd, char *buf, size_t size)
 		len += (size_t)n;
 	}
 	return (ssize_t)len;
+}
+
+ssize_t util_read_upto(int fd, char *buf, size_t size)
+{
+	return read_until(fd, buf, size, false);
+}
+
+ssize_t util_read_line(int fd, char *buf, size_t size)
+{
+	return read_until(fd, buf, size, true);
 }
 
 bool util_parse_ulong(const char *s, char stop, unsigned long min,

@@ -16,6 +16,9 @@
  */
 ssize_t util_read_upto(int fd, char *buf, size_t size);
 
+/* As util_read_upto(), but also done once the bytes read end in '\n'. */
+ssize_t util_read_line(int fd, char *buf, size_t size);
+
 /*
  * A decimal number in [min, max] starting at s and ending at the byte stop
  * (often '\0'): true with *ret and *ret_end (at stop). strtoul() alone
