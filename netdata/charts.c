@@ -254,8 +254,11 @@ static int add_stat(struct builder *b, const struct kvmstats_desc *d,
 		return 0;
 	if (filter_match(b->opt->stats, d->name) != 1)
 		return 0;
-	if (hist)
-		return b->opt->histograms ? add_histogram(b, d, g, source) : 0;
+	if (hist) {
+		bool wanted = b->vcpu_level ? b->opt->vcpu_histograms : b->opt->histograms;
+
+		return wanted ? add_histogram(b, d, g, source) : 0;
+	}
 
 	k = kind_of(d, b->vcpu_level);
 	snprintf(key, sizeof(key), "%s%s", catalog_group_name(g), k.suffix);

@@ -51,6 +51,7 @@ struct layout {
 struct layout_options {
 	const struct filter *stats;		/* NULL: every stat */
 	bool histograms;
+	bool vcpu_histograms;			/* also per vCPU (many lines) */
 	bool heatmap;				/* Netdata >= 2.2 */
 	bool vcpu_groups[CATALOG_NGROUPS];	/* per-vCPU charts wanted */
 };

@@ -34,6 +34,7 @@ struct config {
 	int rescan_every;
 	bool per_vcpu;
 	bool histograms;
+	bool vcpu_histograms;
 	bool vcpu_groups[CATALOG_NGROUPS];
 	struct filter *stats;
 	struct filter *vms;
@@ -180,6 +181,8 @@ static int on_setting(void *user, const char *section, const char *name,
 		r = parse_groups(value, cfg->vcpu_groups);
 	else if (strcmp(name, "histograms") == 0)
 		r = parse_bool(value, &cfg->histograms);
+	else if (strcmp(name, "per vcpu histograms") == 0)
+		r = parse_bool(value, &cfg->vcpu_histograms);
 	else if (strcmp(name, "include stat") == 0 || strcmp(name, "exclude stat") == 0)
 		r = add_entry(&cfg->stats, value, name[0] == 'e');
 	else if (strcmp(name, "include vm") == 0 || strcmp(name, "exclude vm") == 0)
@@ -623,6 +626,7 @@ int main(int argc, char **argv)
 		p.cfg.update_every = update_every;
 	p.lopt = (struct layout_options){
 		.stats = p.cfg.stats, .histograms = p.cfg.histograms,
+		.vcpu_histograms = p.cfg.histograms && p.cfg.vcpu_histograms,
 		.heatmap = netdata_at_least(2, 2),
 	};
 	memcpy(p.lopt.vcpu_groups, p.cfg.vcpu_groups, sizeof(p.lopt.vcpu_groups));
