@@ -41,17 +41,24 @@ class Plugin:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env, text=True)
         self.lines = []
+        self.partial = b""
 
     def read_for(self, seconds):
-        """Collects the lines printed within the next `seconds`."""
+        """Collects the lines printed within the next `seconds`. Reads the
+        pipe's fd itself: select() cannot see lines already sitting in a
+        Python file object's buffer, which would hide the last lines the
+        plugin printed before going quiet."""
         deadline = time.monotonic() + seconds
+        fd = self.proc.stdout.fileno()
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    break
-                self.lines.append(line.rstrip("\n"))
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            *lines, self.partial = (self.partial + chunk).split(b"\n")
+            self.lines.extend(line.decode(errors="replace") for line in lines)
         return self.lines
 
     def read_until(self, predicate, timeout=10):
