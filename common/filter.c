@@ -17,6 +17,8 @@
  * with one filter at the same time.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <math.h>
 #include <locale.h>
 #include <regex.h>
 #include <stdint.h>
@@ -109,12 +111,130 @@ static int list_reserve(struct filter_list *l)
  * switched for this thread only, with uselocale(3).
  * -EINVAL: does not compile. -ENOMEM.
  */
+/*
+ * An upper estimate of the nodes glibc's regcomp() builds for the POSIX ERE
+ * pattern[0, len): every repetition copies what it applies to ("x+" twice,
+ * "x{m,n}" max(m, n) times, "x{m,}" m + 1 times) and adds a node, a group
+ * adds one, alternatives add up. The memory regcomp() takes grows with the
+ * square of this at worst (its epsilon closures): 1000 costs about 10 MB,
+ * 4000 about 120 MB, 2^20 gigabytes. Patterns nested deeper than 64 groups
+ * count as too costly.
+ */
+#define REGEX_MAX_COST 1024.0
+
+static double regex_cost(const char *p, size_t len)
+{
+	struct { double seq, alt; } stack[64];
+	double seq = 0, alt = 0, last = 0;
+	size_t depth = 0, i = 0;
+
+	while (i < len) {
+		char c = p[i++];
+		double copies;
+
+		switch (c) {
+		case '(':
+			if (depth == sizeof(stack) / sizeof(stack[0]))
+				return INFINITY;
+			stack[depth].seq = seq;
+			stack[depth++].alt = alt;
+			seq = alt = last = 0;
+			continue;
+		case ')':
+			if (depth == 0)
+				break;		/* a literal ')' */
+			last = alt + seq + 1;
+			depth--;
+			seq = stack[depth].seq + last;
+			alt = stack[depth].alt;
+			continue;
+		case '|':
+			alt += seq;
+			seq = last = 0;
+			continue;
+		case '*':
+		case '?':
+		case '+':
+		case '{':
+			if (last == 0)
+				break;		/* nothing to repeat: a literal */
+			copies = c == '+' ? 2 : 1;
+			if (c == '{') {
+				unsigned long m = 0, n = 0;
+				bool comma = false, digits_n = false;
+
+				while (i < len && p[i] >= '0' && p[i] <= '9' && m < 100000)
+					m = m * 10 + (unsigned long)(p[i++] - '0');
+				if (i < len && p[i] == ',') {
+					comma = true;
+					i++;
+					while (i < len && p[i] >= '0' && p[i] <= '9' && n < 100000) {
+						n = n * 10 + (unsigned long)(p[i++] - '0');
+						digits_n = true;
+					}
+				}
+				if (i < len && p[i] == '}')
+					i++;
+				copies = !comma ? (double)m : digits_n ?
+					 (double)(m > n ? m : n) : (double)m + 1;
+				if (copies < 1)
+					copies = 1;
+			}
+			seq += last * (copies - 1) + 1;
+			last = last * copies + 1;
+			continue;
+		case '\\':
+			if (i < len)
+				i++;
+			break;
+		case '[':
+			/* A bracket expression is one node: "[]a]", "[^]a]", "[[:alpha:]]". */
+			if (i < len && p[i] == '^')
+				i++;
+			if (i < len && p[i] == ']')
+				i++;
+			while (i < len && p[i] != ']') {
+				if (p[i] == '[' && i + 1 < len &&
+				    (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+					char close = p[i + 1];
+
+					for (i += 2; i + 1 < len && !(p[i] == close && p[i + 1] == ']'); i++)
+						;
+					i += 2;
+				} else {
+					i++;
+				}
+			}
+			i++;
+			break;
+		default:
+			break;
+		}
+		seq += 1;		/* one atom */
+		last = 1;
+	}
+	while (depth > 0) {		/* unclosed: regcomp() refuses it anyway */
+		depth--;
+		seq = stack[depth].seq + alt + seq + 1;
+		alt = stack[depth].alt;
+	}
+	return alt + seq;
+}
+
+/*
+ * -EINVAL for a pattern that does not compile, or whose compiled form would
+ * be too large: glibc's regcomp() copies what a repetition applies to, so
+ * "/(a{1,32767})/" alone takes 8 GB, which would take the daemon (collectd
+ * and every other plugin in it) down with it. Found by fuzz/fuzz_parsers.c.
+ */
 static int regex_compile(const char *pattern, size_t len, regex_t *ret_re)
 {
 	locale_t c_locale, saved;
 	char *copy;
 	int r;
 
+	if (!(regex_cost(pattern, len) <= REGEX_MAX_COST))
+		return -EINVAL;
 	copy = strndup(pattern, len);
 	if (!copy)
 		return -ENOMEM;

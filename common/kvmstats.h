@@ -602,7 +602,10 @@ struct filter;
 int filter_new(struct filter **ret_filter);
 void filter_free(struct filter *f);	/* accepts NULL */
 
-/* -EINVAL: empty entry or a regex that does not compile. -ENOMEM. */
+/*
+ * -EINVAL: empty entry, a regex that does not compile, or one whose compiled
+ * form would be too large (glibc's regcomp() can take gigabytes). -ENOMEM.
+ */
 int filter_add(struct filter *f, const char *entry, bool exclude);
 
 /* 1 when name passes, 0 when it is filtered out. NULL f passes all. */

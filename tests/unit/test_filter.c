@@ -331,6 +331,27 @@ static void test_many_entries(void **state)
 	filter_free(f);
 }
 
+/*
+ * Found by fuzz/fuzz_parsers.c: glibc's regcomp() copies what a repetition
+ * applies to, so these took gigabytes. They are refused, quickly; ordinary
+ * regexes with repetitions still compile.
+ */
+static void test_regex_too_costly(void **state)
+{
+	struct filter *f;
+
+	(void)state;
+	assert_int_equal(filter_new(&f), 0);
+	assert_int_equal(filter_add(f, "/(a{1,32767})/", false), -EINVAL);
+	assert_int_equal(filter_add(f, "/a++++++++++++++++++++++/", false), -EINVAL);
+	assert_int_equal(filter_add(f, "/((((a*)*)*)*){1,1000}/", true), -EINVAL);
+	assert_int_equal(filter_add(f, "/^halt_(poll|wait)_[a-z]{2,8}_ns$/", false), 0);
+	assert_int_equal(filter_add(f, "/^(prod|test)-[0-9]+$/", true), 0);
+	assert_int_equal(filter_match(f, "halt_poll_success_ns"), 1);
+	assert_int_equal(filter_match(f, "halt_exits"), 0);
+	filter_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_odd_bytes),
 		cmocka_unit_test(test_odd_bytes_utf8_locale),
 		cmocka_unit_test(test_many_entries),
+		cmocka_unit_test(test_regex_too_costly),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
