@@ -124,7 +124,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (add_filter_entry(c == 'n' ? &o->vm_filter : &o->stat_filter,
 					     optarg) < 0) {
 				fprintf(stderr, "kvmstat: bad --%s: \"%s\" (an empty name, or a "
-					"/regex/ that does not compile)\n",
+					"/regex/ that does not compile or is too complex)\n",
 					c == 'n' ? "name" : "stat", optarg);
 				return -1;
 			}

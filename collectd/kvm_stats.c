@@ -427,7 +427,7 @@ static int add_entries(struct filter **f, const struct entries *e, bool exclude)
 		if (r < 0)
 			ERROR(PLUGIN_NAME " plugin: %s \"%s\": %s", e->items[i]->key,
 			      e->items[i]->values[0].value.string,
-			      r == -EINVAL ? "not a valid /regex/" : STRERROR(-r));
+			      r == -EINVAL ? "not a valid /regex/, or one too complex to compile" : STRERROR(-r));
 	}
 	return r;
 }
