@@ -81,6 +81,25 @@ static int parse_vm_dir_name(const char *name, pid_t *ret_pid, int *ret_fd)
 	return 1;
 }
 
+/* A DIR stream for path under at (AT_FDCWD or a directory fd). -errno. */
+static int open_dir(int at, const char *path, DIR **ret_dir)
+{
+	int fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*ret_dir = dir;
+	return 0;
+}
+
 /*
  * Only directories count: the top level also holds one file per stat,
  * the sum over all VMs. A negative return of cb stops the walk and is
@@ -92,17 +111,11 @@ int debugfs_scan(const char *root, int (*cb)(pid_t pid, int vm_fd, void *ctx),
 {
 	struct dirent *d;
 	DIR *dir;
-	int fd, count = 0, r = 0;
+	int count = 0, r = 0;
 
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		r = -errno;
-		close(fd);
+	r = open_dir(AT_FDCWD, root, &dir);
+	if (r < 0)
 		return r;
-	}
 	for (;;) {
 		pid_t pid;
 		int vm_fd;
@@ -382,18 +395,12 @@ static int list_stats(int dirfd, const struct kvmstats_schema *const *known,
 {
 	struct dirent *e;
 	DIR *dir;
-	int fd, r = 0;
+	int r = 0;
 
 	/* A description of its own: readdir() moves no offset of dirfd. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		r = -errno;
-		close(fd);
+	r = open_dir(dirfd, ".", &dir);
+	if (r < 0)
 		return r;
-	}
 	for (;;) {
 		struct kvmstats_desc d;
 		struct stat st;
