@@ -56,6 +56,7 @@ COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd -I/usr/include/collec
 NETDATA_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard netdata/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
+UNIT_HELPERS := $(O)/obj/tests/unit/tree.o
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
 SHIMS := $(O)/tests/fixtures/no_binary_stats.so
@@ -91,7 +92,7 @@ $(COLLECTD_PLUGIN): $(O)/obj/collectd/kvm_stats.o $(LIB)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared $^ -o $@ $(LIBS_CORE)
 
-$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIB)
+$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(UNIT_HELPERS) $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -lcmocka

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "kvmstats.h"
+#include "tree.h"
 
 /* A literal with its length, embedded NULs included. */
 #define CMD(s) (s), (sizeof(s) - 1)
@@ -198,68 +199,9 @@ static char *capped(char c)
 	return s;
 }
 
-/* A scratch directory under /tmp, removed by teardown. */
-struct tree {
-	char root[64];
-};
-
 static int setup(void **state)
 {
-	struct tree *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	strcpy(t->root, "/tmp/kvmstats-cmdline-XXXXXX");
-	if (!mkdtemp(t->root)) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int type,
-			struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct tree *t = *state;
-	int r;
-
-	r = nftw(t->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(t);
-	return r;
-}
-
-__attribute__((format(printf, 4, 5)))
-static void path_of(const struct tree *t, char *buf, size_t size,
-		    const char *fmt, ...)
-{
-	char rel[PATH_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(rel));
-	n = snprintf(buf, size, "%s/%s", t->root, rel);
-	assert_true(n > 0 && (size_t)n < size);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
+	return tree_setup(state, "cmdline");
 }
 
 static int count_fds(void)
@@ -594,10 +536,10 @@ static void test_pve_config_files(void **state)
 	size_t cap = 1024 * 1024, pos;
 
 	/* Not regular files: a directory, a FIFO (must not block). */
-	path_of(t, path, sizeof(path), "105.conf");
+	tree_path(t, path, sizeof(path), "105.conf");
 	assert_int_equal(mkdir(path, 0755), 0);
 	assert_int_equal(cmdline_pve_name(t->root, 105, &name), -EINVAL);
-	path_of(t, path, sizeof(path), "106.conf");
+	tree_path(t, path, sizeof(path), "106.conf");
 	assert_int_equal(mkfifo(path, 0644), 0);
 	assert_int_equal(cmdline_pve_name(t->root, 106, &name), -EINVAL);
 	assert_ptr_equal(name, (char *)0x1);
@@ -609,8 +551,8 @@ static void test_pve_config_files(void **state)
 	for (pos = 99; pos < cap - 16; pos += 100)
 		big[pos] = '\n';
 	memcpy(big, "name: early\n", 12);
-	path_of(t, path, sizeof(path), "107.conf");
-	write_file(path, big, cap + 64);
+	tree_path(t, path, sizeof(path), "107.conf");
+	tree_write(path, big, cap + 64);
 	assert_int_equal(cmdline_pve_name(t->root, 107, &name), 1);
 	assert_string_equal(name, "early");
 	free(name);
@@ -618,10 +560,10 @@ static void test_pve_config_files(void **state)
 
 	memset(big, '#', 12);
 	memcpy(big + cap - 8, "\nname: late-and-cut\n", 20);
-	write_file(path, big, cap + 64);
+	tree_write(path, big, cap + 64);
 	assert_int_equal(cmdline_pve_name(t->root, 107, &name), 0);
 	memcpy(big + cap - 30, "\nname: in\n", 10);
-	write_file(path, big, cap + 64);
+	tree_write(path, big, cap + 64);
 	assert_int_equal(cmdline_pve_name(t->root, 107, &name), 1);
 	assert_string_equal(name, "in");
 	free(name);
@@ -644,7 +586,7 @@ static void add_dir(const struct tree *t, const char *rel)
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%s", rel);
+	tree_path(t, path, sizeof(path), "%s", rel);
 	assert_int_equal(mkdir(path, 0755), 0);
 }
 
@@ -659,11 +601,11 @@ static void add_vmm(const struct tree *t, pid_t pid, const char *comm,
 	char path[PATH_MAX], line[1024];
 	int n;
 
-	path_of(t, path, sizeof(path), "%d", (int)pid);
+	tree_path(t, path, sizeof(path), "%d", (int)pid);
 	assert_int_equal(mkdir(path, 0755), 0);
-	path_of(t, path, sizeof(path), "%d/fd", (int)pid);
+	tree_path(t, path, sizeof(path), "%d/fd", (int)pid);
 	assert_int_equal(mkdir(path, 0755), 0);
-	path_of(t, path, sizeof(path), "%d/fd/3", (int)pid);
+	tree_path(t, path, sizeof(path), "%d/fd/3", (int)pid);
 	assert_int_equal(symlink("anon_inode:kvm-vm", path), 0);
 
 	n = snprintf(line, sizeof(line),
@@ -673,13 +615,13 @@ static void add_vmm(const struct tree *t, pid_t pid, const char *comm,
 		     "0 0 0 17 3 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
 		     (int)pid, comm, (int)pid, (int)pid, 1000 + (int)pid);
 	assert_true(n > 0 && (size_t)n < sizeof(line));
-	path_of(t, path, sizeof(path), "%d/stat", (int)pid);
-	write_file(path, line, (size_t)n);
-	path_of(t, path, sizeof(path), "%d/cmdline", (int)pid);
-	write_file(path, cmdline, len);
+	tree_path(t, path, sizeof(path), "%d/stat", (int)pid);
+	tree_write(path, line, (size_t)n);
+	tree_path(t, path, sizeof(path), "%d/cmdline", (int)pid);
+	tree_write(path, cmdline, len);
 	if (cgroup) {
-		path_of(t, path, sizeof(path), "%d/cgroup", (int)pid);
-		write_file(path, cgroup, strlen(cgroup));
+		tree_path(t, path, sizeof(path), "%d/cgroup", (int)pid);
+		tree_write(path, cgroup, strlen(cgroup));
 	}
 }
 
@@ -779,9 +721,9 @@ int main(void)
 		cmocka_unit_test(test_pve_config),
 		cmocka_unit_test(test_pve_conf_text),
 		cmocka_unit_test_setup_teardown(test_pve_config_files, setup,
-						teardown),
+						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_discover_names, setup,
-						teardown),
+						tree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

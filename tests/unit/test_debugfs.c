@@ -29,70 +29,21 @@
 #include <cmocka.h>
 
 #include "kvmstats.h"
+#include "tree.h"
 
 #define PID 4242
 #define VM_FD 11
 
-/* A fake debugfs kvm directory. */
-struct tree {
-	char root[64];
-};
-
 static int setup(void **state)
 {
-	struct tree *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	strcpy(t->root, "/tmp/kvmstats-debugfs-XXXXXX");
-	if (!mkdtemp(t->root)) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int type,
-			struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct tree *t = *state;
-	int r;
-
-	r = nftw(t->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(t);
-	return r;
-}
-
-__attribute__((format(printf, 4, 5)))
-static void path_of(const struct tree *t, char *buf, size_t size,
-		    const char *fmt, ...)
-{
-	char rel[PATH_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(rel));
-	n = snprintf(buf, size, "%s/%s", t->root, rel);
-	assert_true(n > 0 && (size_t)n < size);
+	return tree_setup(state, "debugfs");
 }
 
 static void make_dir(const struct tree *t, const char *rel)
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%s", rel);
+	tree_path(t, path, sizeof(path), "%s", rel);
 	assert_int_equal(mkdir(path, 0755), 0);
 }
 
@@ -103,7 +54,7 @@ static void make_file_len(const struct tree *t, const char *rel, mode_t mode,
 	char path[PATH_MAX];
 	int fd;
 
-	path_of(t, path, sizeof(path), "%s", rel);
+	tree_path(t, path, sizeof(path), "%s", rel);
 	/* A new file each time: a 0444 one cannot be rewritten unless root. */
 	assert_true(unlink(path) == 0 || errno == ENOENT);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -123,7 +74,7 @@ static void remove_file(const struct tree *t, const char *rel)
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%s", rel);
+	tree_path(t, path, sizeof(path), "%s", rel);
 	assert_int_equal(unlink(path), 0);
 }
 
@@ -237,12 +188,12 @@ static void test_scan_missing_or_not_a_dir(void **state)
 	struct seen s = { 0 };
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "kvm");
+	tree_path(t, path, sizeof(path), "kvm");
 	assert_int_equal(debugfs_scan(path, record, &s), -ENOENT);
 	make_file(t, "kvm", 0644, "");
 	assert_int_equal(debugfs_scan(path, record, &s), -ENOTDIR);
 	make_dir(t, "empty");
-	path_of(t, path, sizeof(path), "empty");
+	tree_path(t, path, sizeof(path), "empty");
 	assert_int_equal(debugfs_scan(path, record, &s), 0);
 	assert_int_equal(s.n, 0);
 }
@@ -481,11 +432,11 @@ static void test_open_leaves_out_unreadable(void **state)
 	make_file(t, "4242-11/garbage", 0644, "abc\n");
 	make_file(t, "4242-11/empty", 0644, "");
 	/* Symlinks are not followed, even to a readable number. */
-	path_of(t, target, sizeof(target), "4242-11/exits");
+	tree_path(t, target, sizeof(target), "4242-11/exits");
 	{
 		char link[PATH_MAX];
 
-		path_of(t, link, sizeof(link), "4242-11/evil");
+		tree_path(t, link, sizeof(link), "4242-11/evil");
 		assert_int_equal(symlink(target, link), 0);
 	}
 	assert_int_equal(debugfs_open(t->root, PID, VM_FD, NULL, 0, NULL, NULL,
@@ -532,7 +483,7 @@ static void test_open_errors(void **state)
 	make_vm(t);
 	assert_int_equal(debugfs_open(t->root, PID, VM_FD + 1, NULL, 0, NULL,
 				      NULL, &vm, &denied), -ENOENT);
-	path_of(t, path, sizeof(path), "nothere");
+	tree_path(t, path, sizeof(path), "nothere");
 	assert_int_equal(debugfs_open(path, PID, VM_FD, NULL, 0, NULL, NULL,
 				      &vm, &denied), -ENOENT);
 	assert_int_equal(debugfs_open(t->root, 0, VM_FD, NULL, 0, NULL, NULL,
@@ -643,8 +594,8 @@ static void test_sample_dir_replaced_is_esrch(void **state)
 	make_vm(t);
 	assert_int_equal(debugfs_open(t->root, PID, VM_FD, NULL, 0, NULL, NULL,
 				      &vm, NULL), 0);
-	path_of(t, from, sizeof(from), "4242-11");
-	path_of(t, to, sizeof(to), "old");
+	tree_path(t, from, sizeof(from), "4242-11");
+	tree_path(t, to, sizeof(to), "old");
 	assert_int_equal(rename(from, to), 0);
 	make_dir(t, "4242-11");
 	make_file(t, "4242-11/exits", 0644, "1\n");
@@ -694,7 +645,7 @@ static void test_no_fd_leak(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tree_teardown)
 		T(test_scan_finds_exactly_vm_dirs),
 		T(test_scan_stops_on_negative),
 		T(test_scan_missing_or_not_a_dir),

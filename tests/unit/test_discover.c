@@ -30,14 +30,10 @@
 #include <cmocka.h>
 
 #include "kvmstats.h"
+#include "tree.h"
 
 /* The uid and gid of nobody, to which a child drops to meet EACCES. */
 #define NOBODY 65534
-
-/* A fake proc root. */
-struct tree {
-	char root[64];
-};
 
 /* What a scan callback saw. */
 struct seen {
@@ -49,61 +45,7 @@ struct seen {
 
 static int setup(void **state)
 {
-	struct tree *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	strcpy(t->root, "/tmp/kvmstats-proc-XXXXXX");
-	if (!mkdtemp(t->root)) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int type,
-			struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct tree *t = *state;
-	int r;
-
-	r = nftw(t->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(t);
-	return r;
-}
-
-__attribute__((format(printf, 4, 5)))
-static void path_of(const struct tree *t, char *buf, size_t size,
-		    const char *fmt, ...)
-{
-	char rel[PATH_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(rel));
-	n = snprintf(buf, size, "%s/%s", t->root, rel);
-	assert_true(n > 0 && (size_t)n < size);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
+	return tree_setup(state, "proc");
 }
 
 /* PID/stat holding text as it is. */
@@ -111,8 +53,8 @@ static void add_stat_text(const struct tree *t, pid_t pid, const char *text)
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%d/stat", (int)pid);
-	write_file(path, text, strlen(text));
+	tree_path(t, path, sizeof(path), "%d/stat", (int)pid);
+	tree_write(path, text, strlen(text));
 }
 
 /* PID/stat as the kernel prints it, field 22 = starttime. */
@@ -137,15 +79,15 @@ static void add_cmdline(const struct tree *t, pid_t pid, const char *data,
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%d/cmdline", (int)pid);
-	write_file(path, data, len);
+	tree_path(t, path, sizeof(path), "%d/cmdline", (int)pid);
+	tree_write(path, data, len);
 }
 
 static void add_fd(const struct tree *t, pid_t pid, int fd, const char *target)
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%d/fd/%d", (int)pid, fd);
+	tree_path(t, path, sizeof(path), "%d/fd/%d", (int)pid, fd);
 	assert_int_equal(symlink(target, path), 0);
 }
 
@@ -153,7 +95,7 @@ static void add_dir(const struct tree *t, const char *rel)
 {
 	char path[PATH_MAX];
 
-	path_of(t, path, sizeof(path), "%s", rel);
+	tree_path(t, path, sizeof(path), "%s", rel);
 	assert_int_equal(mkdir(path, 0755), 0);
 }
 
@@ -361,7 +303,7 @@ static void test_malformed_links(void **state)
 	assert_int_equal(discover_process(t->root, 55, &p), 0);
 
 	/* A non-numeric name in fd/ is not an fd. */
-	path_of(t, path, sizeof(path), "55/fd/x");
+	tree_path(t, path, sizeof(path), "55/fd/x");
 	assert_int_equal(symlink("anon_inode:kvm-vm", path), 0);
 	assert_int_equal(discover_process(t->root, 55, &p), 0);
 
@@ -430,15 +372,15 @@ static void build_scan_tree(const struct tree *t)
 	add_fd(t, 500, 3, "anon_inode:kvm-vm");
 
 	/* Not processes, even with a VMM's files in them. */
-	path_of(t, path, sizeof(path), "self");
+	tree_path(t, path, sizeof(path), "self");
 	assert_int_equal(symlink("100", path), 0);
 	add_dir(t, "sys");
 	add_dir(t, "1a");
 	add_dir(t, "1a/fd");
-	path_of(t, path, sizeof(path), "1a/stat");
-	write_file(path, CMD("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
+	tree_path(t, path, sizeof(path), "1a/stat");
+	tree_write(path, CMD("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
 			     "5 0 0\n"));
-	path_of(t, path, sizeof(path), "1a/fd/3");
+	tree_path(t, path, sizeof(path), "1a/fd/3");
 	assert_int_equal(symlink("anon_inode:kvm-vm", path), 0);
 	add_dir(t, "0");
 }
@@ -509,7 +451,7 @@ static void test_bad_arguments(void **state)
 	char missing[PATH_MAX];
 	uint64_t st;
 
-	path_of(t, missing, sizeof(missing), "no-such-dir");
+	tree_path(t, missing, sizeof(missing), "no-such-dir");
 	assert_int_equal(discover_scan(missing, record, &seen, &stats),
 			 -ENOENT);
 	assert_int_equal(stats.scanned, 0);
@@ -535,7 +477,7 @@ static void test_denied(void **state)
 
 	add_qemu(t, 100);
 	assert_int_equal(chmod(t->root, 0755), 0);
-	path_of(t, path, sizeof(path), "100/fd");
+	tree_path(t, path, sizeof(path), "100/fd");
 	assert_int_equal(chmod(path, 0), 0);
 
 	child = fork();
@@ -887,29 +829,29 @@ static void test_real_kvm(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_qemu_like, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_non_vmm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qemu_like, setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_non_vmm, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_two_vm_fds, setup,
-						teardown),
+						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_links, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_many_fds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_many_fds, setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_scan, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_scan_stops, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_vanished, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_denied, setup, teardown),
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_denied, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_starttime, setup,
-						teardown),
+						tree_teardown),
 		cmocka_unit_test(test_cmdline),
 		cmocka_unit_test(test_cmdline_long_name),
 		cmocka_unit_test_setup_teardown(test_empty_cmdline, setup,
-						teardown),
+						tree_teardown),
 		cmocka_unit_test(test_proc_free),
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup,
-						teardown),
+						tree_teardown),
 		cmocka_unit_test(test_real_proc),
 		cmocka_unit_test(test_real_kvm),
 	};
