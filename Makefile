@@ -169,9 +169,11 @@ install-netdata:
 clean:
 	rm -rf $(O)
 
-# Benchmarks (make bench) and fuzzing (make fuzz) keep their rules apart.
+# Benchmarks (make bench), fuzzing (make fuzz) and the churn soak (make soak)
+# keep their rules apart.
 -include bench/bench.mk
 -include fuzz/fuzz.mk
+-include soak/soak.mk
 
 .PHONY: all test golden screenshot install install-netdata install-collectd clean deps-build deps-test
 .DELETE_ON_ERROR:
