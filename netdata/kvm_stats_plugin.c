@@ -9,7 +9,6 @@
  * reads it: non-zero before any data disables the plugin, 0 restarts it.
  */
 #include <errno.h>
-#include <ini.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -22,27 +21,12 @@
 #include <unistd.h>
 
 #include "charts.h"
+#include "config.h"
 #include "kvmstats.h"
 
 #define CONFIG_NAME "kvm_stats.conf"
 #define DEBUGFS_KVM "/sys/kernel/debug/kvm"
-#define MAX_QMP 64
 #define USEC_PER_SEC 1000000ULL
-
-struct config {
-	int update_every;
-	int rescan_every;
-	bool per_vcpu;
-	bool histograms;
-	bool vcpu_histograms;
-	bool vcpu_groups[CATALOG_NGROUPS];
-	struct filter *stats;
-	struct filter *vms;
-	bool debugfs;
-	char *qmp[MAX_QMP];	/* "qmp socket" paths or globs */
-	size_t nqmp;
-	char error[256];	/* the first bad setting, for the message */
-};
 
 /* One layout per pair of schemas: every VM of one kernel shares it. */
 struct cached_layout {
@@ -52,7 +36,7 @@ struct cached_layout {
 };
 
 struct plugin {
-	struct config cfg;
+	struct plugin_config cfg;
 	struct layout_options lopt;
 	FILE *out;
 	struct kvmstats_host *host;
@@ -95,150 +79,29 @@ static uint64_t now_usec(void)
 
 /* --------------------------------------------------------------- config */
 
-static int parse_bool(const char *v, bool *ret)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-
-	for (size_t i = 0; i < 4; i++) {
-		if (strcmp(v, yes[i]) == 0) {
-			*ret = true;
-			return 0;
-		}
-		if (strcmp(v, no[i]) == 0) {
-			*ret = false;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static int parse_int(const char *v, long min, long max, int *ret)
-{
-	char *end;
-	long n;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
-		return -EINVAL;
-	*ret = (int)n;
-	return 0;
-}
-
-/* "exits halt", or "all": the groups that get per-vCPU charts. */
-static int parse_groups(const char *v, bool groups[CATALOG_NGROUPS])
-{
-	char buf[512], *save = NULL;
-
-	if (strlen(v) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, v);
-	memset(groups, 0, CATALOG_NGROUPS * sizeof(bool));
-	for (char *w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
-		bool found = false;
-
-		for (int g = 0; g < CATALOG_NGROUPS; g++) {
-			if (strcmp(w, "all") == 0 || strcmp(w, catalog_group_name(g)) == 0) {
-				groups[g] = true;
-				found = true;
-			}
-		}
-		if (!found)
-			return -EINVAL;
-	}
-	return 0;
-}
-
-static int add_entry(struct filter **f, const char *value, bool exclude)
-{
-	int r;
-
-	if (!*f) {
-		r = filter_new(f);
-		if (r < 0)
-			return r;
-	}
-	return filter_add(*f, value, exclude);
-}
-
-/* inih's handler: 1 when the setting is good, 0 when not. */
-static int on_setting(void *user, const char *section, const char *name,
-		      const char *value)
-{
-	struct config *cfg = user;
-	int r;
-
-	if (strcmp(section, "kvm_stats") != 0)
-		r = -ENOENT;
-	else if (strcmp(name, "update every") == 0)
-		r = parse_int(value, 1, 3600, &cfg->update_every);
-	else if (strcmp(name, "rescan every") == 0)
-		r = parse_int(value, 1, 86400, &cfg->rescan_every);
-	else if (strcmp(name, "per vcpu charts") == 0)
-		r = parse_bool(value, &cfg->per_vcpu);
-	else if (strcmp(name, "per vcpu groups") == 0)
-		r = parse_groups(value, cfg->vcpu_groups);
-	else if (strcmp(name, "histograms") == 0)
-		r = parse_bool(value, &cfg->histograms);
-	else if (strcmp(name, "per vcpu histograms") == 0)
-		r = parse_bool(value, &cfg->vcpu_histograms);
-	else if (strcmp(name, "include stat") == 0 || strcmp(name, "exclude stat") == 0)
-		r = add_entry(&cfg->stats, value, name[0] == 'e');
-	else if (strcmp(name, "include vm") == 0 || strcmp(name, "exclude vm") == 0)
-		r = add_entry(&cfg->vms, value, name[0] == 'e');
-	else if (strcmp(name, "debugfs") == 0)
-		r = parse_bool(value, &cfg->debugfs);
-	else if (strcmp(name, "qmp socket") == 0)
-		r = cfg->nqmp < MAX_QMP && *value && (cfg->qmp[cfg->nqmp] = strdup(value)) ?
-		    (int)cfg->nqmp++ : -EINVAL;
-	else
-		r = -ENOENT;
-	if (r < 0 && cfg->error[0] == '\0')
-		snprintf(cfg->error, sizeof(cfg->error),
-			 r == -ENOENT ? "unknown setting '%s' in [%s]" :
-					"bad value for '%s' in [%s]: '%s'",
-			 name, section, value);
-	return r >= 0;
-}
-
-static void config_defaults(struct config *cfg, int update_every)
-{
-	*cfg = (struct config){
-		.update_every = update_every,
-		.rescan_every = 10,
-		.per_vcpu = true,
-		.histograms = true,
-		.debugfs = true,
-	};
-	cfg->vcpu_groups[CATALOG_EXITS] = true;
-	cfg->vcpu_groups[CATALOG_HALT] = true;
-}
-
 /*
- * The user's file, else the stock one, else the defaults. Returns 0, or
- * -EINVAL with the message printed.
+ * The user's file, else the stock one, else the defaults (config.c reads
+ * them). Returns 0, or -EINVAL with the message printed.
  */
-static int config_load(struct config *cfg)
+static int config_load(struct plugin_config *cfg)
 {
 	const char *dirs[] = { getenv("NETDATA_USER_CONFIG_DIR"),
 			       getenv("NETDATA_STOCK_CONFIG_DIR") };
-	char path[PATH_MAX];
-	int line;
+	char path[PATH_MAX], err[PATH_MAX + 320];
+	int r;
 
 	for (size_t i = 0; i < 2; i++) {
 		if (!dirs[i] || !*dirs[i])
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dirs[i], CONFIG_NAME);
-		line = ini_parse(path, on_setting, cfg);
-		if (line == -1)
-			continue;	/* no such file here */
-		if (line != 0) {
-			fprintf(stderr, "kvm_stats.plugin: %s:%d: %s\n", path, line,
-				line > 0 && cfg->error[0] ? cfg->error : "cannot be read");
+		r = plugin_config_parse_file(path, cfg, err, sizeof(err));
+		if (r == 0)
+			return 0;
+		if (r == -EINVAL || r == -ENOMEM) {
+			fprintf(stderr, "kvm_stats.plugin: %s\n", err);
 			return -EINVAL;
 		}
-		return 0;
+		/* not opened: no such file here */
 	}
 	return 0;
 }
@@ -501,7 +364,7 @@ static bool debugfs_readable(void)
 	return ok;
 }
 
-static int check_system(const struct priv_report *priv, const struct config *cfg,
+static int check_system(const struct priv_report *priv, const struct plugin_config *cfg,
 			bool *ret_no_fds)
 {
 	char self[PATH_MAX];
@@ -543,7 +406,7 @@ static int parse_update_every(int argc, char **argv, int *ret)
 		*ret = 1;
 		return 0;
 	}
-	return parse_int(v, 1, 3600, ret);
+	return plugin_config_update_every(v, ret);
 }
 
 /* ----------------------------------------------------------------- loop */
@@ -617,7 +480,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kvm_stats.plugin [update_every (1-3600)]\n");
 		return 1;
 	}
-	config_defaults(&p.cfg, update_every);
+	plugin_config_defaults(&p.cfg, update_every);
 	if (config_load(&p.cfg) < 0) {
 		status = disable("%s", "fix the configuration and restart Netdata");
 		goto out;
@@ -663,9 +526,6 @@ out:
 	for (size_t i = 0; i < p.nlayouts; i++)
 		layout_free(p.layouts[i].layout);
 	free(p.layouts);
-	filter_free(p.cfg.stats);
-	filter_free(p.cfg.vms);
-	for (size_t i = 0; i < p.cfg.nqmp; i++)
-		free(p.cfg.qmp[i]);
+	plugin_config_done(&p.cfg);
 	return status;
 }

@@ -1,0 +1,57 @@
+/*
+ * config.h: the settings of kvm_stats.plugin, read from kvm_stats.conf
+ * (section [kvm_stats], inih syntax: "name = value" lines, a line that
+ * starts with a blank continues the setting above it). Pure: no globals,
+ * no output; only the file variant opens a file.
+ */
+#ifndef KVM_STATS_CONFIG_H
+#define KVM_STATS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kvmstats.h"
+
+#define PLUGIN_CONFIG_MAX_QMP 64
+
+struct plugin_config {
+	int update_every;
+	int rescan_every;
+	bool per_vcpu;
+	bool histograms;
+	bool vcpu_histograms;
+	bool vcpu_groups[CATALOG_NGROUPS];
+	struct filter *stats;	/* NULL: every stat */
+	struct filter *vms;	/* NULL: every VM */
+	bool debugfs;
+	char *qmp[PLUGIN_CONFIG_MAX_QMP];	/* "qmp socket" paths or globs */
+	size_t nqmp;
+};
+
+/* The defaults, with Netdata's update_every. */
+void plugin_config_defaults(struct plugin_config *cfg, int update_every);
+
+/* Frees what parsing allocated (filters, QMP paths). Accepts NULL. */
+void plugin_config_done(struct plugin_config *cfg);
+
+/*
+ * Applies the settings of text over what cfg holds (plugin_config_defaults()
+ * first). 0 when every line is good. -EINVAL on a bad or unknown setting or
+ * a line that is not one: err gets "line N: " and what is wrong with the
+ * first such line, naming the setting. -ENOMEM. Either way cfg keeps what
+ * was applied, for plugin_config_done().
+ */
+int plugin_config_parse_string(const char *text, struct plugin_config *cfg,
+			       char *err, size_t errlen);
+
+/*
+ * The same for the file at path; err starts "path:N: " instead. -errno of
+ * fopen() when it cannot be opened (-ENOENT: no such file), err untouched.
+ */
+int plugin_config_parse_file(const char *path, struct plugin_config *cfg,
+			     char *err, size_t errlen);
+
+/* Netdata's update_every (argv[1]): 0 and *ret for 1 to 3600, else -EINVAL. */
+int plugin_config_update_every(const char *value, int *ret);
+
+#endif
