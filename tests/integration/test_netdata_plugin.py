@@ -217,19 +217,119 @@ def test_only_netdata_137_keywords(testvm, plugin):
     assert {w[0] for w in p.words()} <= KEYWORDS_137
 
 
-def test_hostile_vm_name_adds_no_protocol_line(testvm, plugin):
-    name = "a'b\"c\nCHART x y\\"
-    vm = testvm("--mmio", 7, name=name)
+# VM names anybody may choose (QEMU -name guest=...), as testvm passes them.
+# common/cmdline.c keeps at most 4096 bytes of a name; "\udcXX" is the byte
+# XX, not UTF-8, through Python's surrogateescape.
+NAME_MAX = 4096
+LONG = "0123456789abcdef" * 320     # 5120 bytes: cut to 4096
+HOSTILE_NAMES = {
+    "quotes-newline-backslash": "a'b\"c\nCHART x y\\",
+    "esc": "\x1b[31mred\x7f",
+    "spaces": "my vm  two ",
+    "slashes": "a/b/../c/",
+    "dotdot": "..",
+    "traversal": "../../etc/passwd",
+    "leading-dash": "-n--json",
+    "dashes": "web-1-a",
+    "upper": "Web_VM.01",
+    "4096": LONG[:NAME_MAX],
+    "over-4096": LONG,
+    "invalid-utf8": "bad\udcff\udcfe\udcc3utf8",
+    "utf8": "caf\u00e9 \u20ac",
+    # 1400 three-byte characters: the 4096-byte cut leaves one stray byte.
+    "utf8-cut-at-4096": "\u20ac" * 1400,
+}
+# Words on each line the plugin may print: a hostile name must never add one.
+WORDS = {"CHART": {13}, "DIMENSION": {7}, "CLABEL": {4}, "CLABEL_COMMIT": {1},
+         "BEGIN": {2, 3}, "SET": {4}, "END": {1}, "DISABLE": {1}}
+
+
+def reported_bytes(name):
+    """The name as kvm_stats keeps it: its bytes, cut at 4096."""
+    return os.fsencode(name)[:NAME_MAX]
+
+
+def expected_type_id(name):
+    """netdata/charts.c chart_id_part() into 49 bytes, after "kvm_"."""
+    part = "".join(chr(b).lower() if chr(b).isascii() and (chr(b).isalnum() or b == ord("_"))
+                   else "_" for b in reported_bytes(name)[:48])
+    return "kvm_" + part
+
+
+def expected_label(name):
+    """netdata/charts.c chart_quote(): 200 characters at most, valid UTF-8
+    kept, other bytes and controls '?', '"' as "'", backslash as '/'."""
+    raw, out, i = reported_bytes(name), [], 0
+    while i < len(raw) and len(out) < 200:
+        for n in (4, 3, 2):
+            try:
+                ch = raw[i:i + n].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if len(ch) == 1 and ord(ch) >= 0x80:
+                out.append(ch)
+                i += n
+                break
+        else:
+            b = raw[i]
+            out.append("?" if b >= 0x80 or b < 0x20 or b == 0x7f else
+                       "'" if b == ord('"') else "/" if b == ord("\\") else chr(b))
+            i += 1
+    return "".join(out)
+
+
+def assert_protocol_intact(p):
+    for line in p.lines:
+        if line:
+            w = shlex.split(line)
+            assert w[0] in WORDS and len(w) in WORDS[w[0]], line
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES.values(), ids=HOSTILE_NAMES.keys())
+def test_hostile_vm_name_adds_no_protocol_line(testvm, plugin, name):
+    k = 7 + len(name) % 50
+    vm = testvm("--vcpus", 2, "--mmio", k, name=name)
+    truth = vm.counts()["vms"][0]["vcpus"]
+    type_id = expected_type_id(name)
     p = plugin()
-    p.read_until(lambda p: any(v.get("mmio_exits") == 7 for v in p.last_values().values()))
+    p.read_until(lambda p: f"{type_id}.vcpu1_exits" in p.last_values())
     assert not any(line.startswith("CHART x") for line in p.lines)
-    assert all(len(w) and w[0] in KEYWORDS_137 for w in p.words())
-    type_ids = {c.split(".")[0] for c in p.charts()
-                if p.labels(c).get("vm_pid") == str(vm.pid)}
-    assert type_ids == {"kvm_a_b_c_chart_x_y_"}
-    label = p.labels("kvm_a_b_c_chart_x_y_.exits")["vm_name"]
-    assert label == "a'b'c?CHART x y/"
-    assert vm.pid
+    assert_protocol_intact(p)
+    mine = {c for c in p.charts() if p.labels(c).get("vm_pid") == str(vm.pid)}
+    assert {c.split(".")[0] for c in mine} == {type_id}
+    assert f"{type_id}.exits" in mine and f"{type_id}.vcpu0_exits" in mine
+    for chart in mine:
+        assert p.labels(chart)["vm_name"] == expected_label(name), chart
+    values = p.last_values()
+    assert values[f"{type_id}.exits"]["mmio_exits"] == sum(c["mmio"] for c in truth) == 2 * k
+    assert values[f"{type_id}.exits"]["halt_exits"] == sum(c["hlt"] for c in truth) == 2
+    for c in truth:
+        assert values[f"{type_id}.vcpu{c['vcpu']}_exits"]["mmio_exits"] == c["mmio"]
+
+
+def test_names_that_look_alike_get_their_own_charts(testvm, plugin):
+    """Names that reduce to one chart id (by sanitizing, or by the cut at 48
+    bytes) get the pid added: "kvm_a_b", "kvm_a_b_<pid>", ..."""
+    groups = {"kvm_a_b": ["a b", "a/b", "a-b"],
+              "kvm_" + "l" * 48: ["L" * 60 + "1", "L" * 60 + "2"]}
+    vms, k = {}, 20
+    for plain, names in groups.items():
+        for name in names:
+            k += 1
+            vms[testvm("--mmio", k, name=name)] = (plain, k)
+    p = plugin()
+    p.read_until(lambda p: len({p.labels(c).get("vm_pid") for c in p.charts()
+                                if c.endswith(".exits")} & {str(v.pid) for v in vms}) == 5)
+    assert_protocol_intact(p)
+    exits = {p.labels(c)["vm_pid"]: c.split(".")[0] for c in p.charts() if c.endswith(".exits")}
+    values = p.last_values()
+    for plain in groups:
+        mine = {vm: exits[str(vm.pid)] for vm, (g, _) in vms.items() if g == plain}
+        assert sorted(mine.values()).count(plain) == 1, mine
+        for vm, type_id in mine.items():
+            assert type_id in (plain, f"{plain}_{vm.pid}")
+            assert values[f"{type_id}.exits"]["mmio_exits"] == vms[vm][1] \
+                == vm.counts()["vms"][0]["vcpus"][0]["mmio"]
 
 
 def test_vm_exit_makes_charts_obsolete_and_releases_fds(testvm, plugin):
