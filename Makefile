@@ -95,7 +95,11 @@ $(COLLECTD_PLUGIN): $(O)/obj/collectd/kvm_stats.o $(LIB)
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(UNIT_HELPERS) $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -lcmocka
+	$(Q)$(CC) $(ALL_LDFLAGS) $(filter %.o,$^) $(LIB) -o $@ $(LIBS_CORE) $(UNIT_LIBS) -lcmocka
+
+# The Netdata plugin's config module is tested on its own, with inih.
+$(O)/tests/unit/test_netdata_config: $(O)/obj/netdata/config.o
+$(O)/tests/unit/test_netdata_config: UNIT_LIBS := -linih
 
 $(O)/tests/fixtures/%: $(O)/obj/tests/fixtures/%.o $(LIB)
 	@mkdir -p $(@D)

@@ -1,0 +1,459 @@
+/*
+ * test_netdata_config.c: unit tests of netdata/config.c, the parser of the
+ * Netdata plugin's kvm_stats.conf (README "Settings"): defaults, every
+ * setting and value form, every bad value refused with the setting and
+ * the line named, unknown settings, and odd or huge input.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../netdata/config.h"
+#include "kvmstats.h"
+#include "tree.h"
+
+#define ERRLEN 512
+
+/* Defaults (update_every 1), then text; the result of the parse. */
+static int parse(const char *text, struct plugin_config *cfg, char *err)
+{
+	plugin_config_defaults(cfg, 1);
+	err[0] = '\0';
+	return plugin_config_parse_string(text, cfg, err, ERRLEN);
+}
+
+/* "[kvm_stats]\n" + line must be refused, the message naming the setting and line 2. */
+static void assert_refused(const char *line, const char *setting)
+{
+	struct plugin_config cfg;
+	char text[1024], err[ERRLEN], quoted[128];
+
+	snprintf(text, sizeof(text), "[kvm_stats]\n%s\n", line);
+	snprintf(quoted, sizeof(quoted), "'%s'", setting);
+	if (parse(text, &cfg, err) != -EINVAL)
+		fail_msg("accepted: \"%s\"", line);
+	if (strncmp(err, "line 2: ", 8) != 0 || !strstr(err, quoted))
+		fail_msg("\"%s\": message \"%s\"", line, err);
+	plugin_config_done(&cfg);
+}
+
+static void assert_accepted(const char *text, struct plugin_config *cfg)
+{
+	char err[ERRLEN];
+
+	if (parse(text, cfg, err) != 0)
+		fail_msg("refused: %s", err);
+}
+
+static void test_defaults(void **state)
+{
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(parse("", &cfg, err), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(cfg.update_every, 1);
+	assert_int_equal(cfg.rescan_every, 10);
+	assert_true(cfg.per_vcpu);
+	assert_true(cfg.histograms);
+	assert_false(cfg.vcpu_histograms);
+	assert_true(cfg.debugfs);
+	assert_null(cfg.stats);
+	assert_null(cfg.vms);
+	assert_int_equal(cfg.nqmp, 0);
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		assert_int_equal(cfg.vcpu_groups[g], g == CATALOG_EXITS || g == CATALOG_HALT);
+	plugin_config_done(&cfg);
+
+	plugin_config_defaults(&cfg, 5);
+	assert_int_equal(cfg.update_every, 5);
+	plugin_config_done(&cfg);
+	plugin_config_done(NULL);
+}
+
+/* The stock file: every setting commented out, the defaults. */
+static void test_stock_file(void **state)
+{
+	struct plugin_config cfg, def;
+	char path[4096], err[ERRLEN];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/../../conf/netdata/kvm_stats.conf",
+		 getenv("KVMSTATS_FIXTURES") ?: "tests/fixtures");
+	plugin_config_defaults(&def, 1);
+	plugin_config_defaults(&cfg, 1);
+	if (plugin_config_parse_file(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", path, err);
+	assert_int_equal(cfg.update_every, def.update_every);
+	assert_int_equal(cfg.rescan_every, def.rescan_every);
+	assert_int_equal(cfg.per_vcpu, def.per_vcpu);
+	assert_int_equal(cfg.histograms, def.histograms);
+	assert_int_equal(cfg.vcpu_histograms, def.vcpu_histograms);
+	assert_memory_equal(cfg.vcpu_groups, def.vcpu_groups, sizeof(cfg.vcpu_groups));
+	assert_null(cfg.stats);
+	assert_null(cfg.vms);
+	assert_int_equal(cfg.debugfs, def.debugfs);
+	assert_int_equal(cfg.nqmp, 0);
+	plugin_config_done(&cfg);
+}
+
+static void test_every_setting(void **state)
+{
+	struct plugin_config cfg;
+
+	(void)state;
+	assert_accepted("[kvm_stats]\n"
+			"update every = 5\n"
+			"rescan every = 60\n"
+			"per vcpu charts = no\n"
+			"per vcpu groups = mmu tlb\n"
+			"histograms = no\n"
+			"per vcpu histograms = yes\n"
+			"include stat = /_exits$/\n"
+			"exclude stat = halt_exits\n"
+			"include vm = /^prod-/\n"
+			"exclude vm = prod-scratch\n"
+			"debugfs = no\n"
+			"qmp socket = /var/run/qemu-server/*.qmp\n"
+			"qmp socket = /run/one.qmp\n", &cfg);
+	assert_int_equal(cfg.update_every, 5);
+	assert_int_equal(cfg.rescan_every, 60);
+	assert_false(cfg.per_vcpu);
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		assert_int_equal(cfg.vcpu_groups[g], g == CATALOG_MMU || g == CATALOG_TLB);
+	assert_false(cfg.histograms);
+	assert_true(cfg.vcpu_histograms);
+	assert_int_equal(filter_match(cfg.stats, "mmio_exits"), 1);
+	assert_int_equal(filter_match(cfg.stats, "halt_exits"), 0);
+	assert_int_equal(filter_match(cfg.stats, "pf_taken"), 0);
+	assert_int_equal(filter_match(cfg.vms, "prod-web"), 1);
+	assert_int_equal(filter_match(cfg.vms, "prod-scratch"), 0);
+	assert_int_equal(filter_match(cfg.vms, "test-web"), 0);
+	assert_false(cfg.debugfs);
+	assert_int_equal(cfg.nqmp, 2);
+	assert_string_equal(cfg.qmp[0], "/var/run/qemu-server/*.qmp");
+	assert_string_equal(cfg.qmp[1], "/run/one.qmp");
+	plugin_config_done(&cfg);
+	assert_null(cfg.stats);
+	assert_int_equal(cfg.nqmp, 0);
+}
+
+static void test_bool_spellings(void **state)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	struct plugin_config cfg;
+	char text[256];
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(text, sizeof(text), "[kvm_stats]\nper vcpu charts = %s\n"
+			 "histograms = %s\nper vcpu histograms = %s\ndebugfs = %s\n",
+			 no[i], no[i], yes[i], no[i]);
+		assert_accepted(text, &cfg);
+		assert_false(cfg.per_vcpu);
+		assert_false(cfg.histograms);
+		assert_true(cfg.vcpu_histograms);
+		assert_false(cfg.debugfs);
+		plugin_config_done(&cfg);
+	}
+}
+
+static void test_int_bounds(void **state)
+{
+	struct plugin_config cfg;
+
+	(void)state;
+	assert_accepted("[kvm_stats]\nupdate every = 1\nrescan every = 1\n", &cfg);
+	assert_int_equal(cfg.update_every, 1);
+	assert_int_equal(cfg.rescan_every, 1);
+	plugin_config_done(&cfg);
+	assert_accepted("[kvm_stats]\nupdate every = 3600\nrescan every = 86400\n", &cfg);
+	assert_int_equal(cfg.update_every, 3600);
+	assert_int_equal(cfg.rescan_every, 86400);
+	plugin_config_done(&cfg);
+}
+
+static void test_groups(void **state)
+{
+	struct plugin_config cfg;
+
+	(void)state;
+	assert_accepted("[kvm_stats]\nper vcpu groups = all\n", &cfg);
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		assert_true(cfg.vcpu_groups[g]);
+	/* Blanks, tabs and commas separate; the last setting wins. */
+	assert_accepted("[kvm_stats]\nper vcpu groups = all\n"
+			"per vcpu groups = exits,\tpage_faults  other\n", &cfg);
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		assert_int_equal(cfg.vcpu_groups[g], g == CATALOG_EXITS ||
+				 g == CATALOG_PAGE_FAULTS || g == CATALOG_OTHER);
+	/* Empty: no group gets per-vCPU charts. */
+	assert_accepted("[kvm_stats]\nper vcpu groups =\n", &cfg);
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		assert_false(cfg.vcpu_groups[g]);
+	/* Every group by its name. */
+	for (int g = 0; g < CATALOG_NGROUPS; g++) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "[kvm_stats]\nper vcpu groups = %s\n",
+			 catalog_group_name(g));
+		assert_accepted(text, &cfg);
+		for (int h = 0; h < CATALOG_NGROUPS; h++)
+			assert_int_equal(cfg.vcpu_groups[h], h == g);
+	}
+}
+
+static void test_bad_values(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "update every = 0", "update every" },
+		{ "update every = 3601", "update every" },
+		{ "update every = -1", "update every" },
+		{ "update every = 1s", "update every" },
+		{ "update every = 0x10", "update every" },
+		{ "update every = 99999999999999999999", "update every" },
+		{ "update every =", "update every" },
+		{ "rescan every = 0", "rescan every" },
+		{ "rescan every = 86401", "rescan every" },
+		{ "rescan every = ten", "rescan every" },
+		{ "per vcpu charts = maybe", "per vcpu charts" },
+		{ "per vcpu charts = YES", "per vcpu charts" },
+		{ "per vcpu charts =", "per vcpu charts" },
+		{ "per vcpu groups = exits bogus", "per vcpu groups" },
+		{ "per vcpu groups = Exits", "per vcpu groups" },
+		{ "histograms = 2", "histograms" },
+		{ "per vcpu histograms = nope", "per vcpu histograms" },
+		{ "include stat = /(/", "include stat" },
+		{ "include stat = /", "include stat" },
+		{ "include stat =", "include stat" },
+		{ "exclude stat = //", "exclude stat" },
+		{ "include vm = /[z-a]/", "include vm" },
+		{ "exclude vm = /a++++++++++++++++++++++/", "exclude vm" },
+		{ "exclude vm =", "exclude vm" },
+		{ "debugfs = sometimes", "debugfs" },
+		{ "qmp socket =", "qmp socket" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_refused(bad[i][0], bad[i][1]);
+}
+
+/* The message quotes the setting, the section and the value. */
+static void test_bad_value_message(void **state)
+{
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(parse("[kvm_stats]\n# comment\n\nhistograms = maybe\n", &cfg, err),
+			 -EINVAL);
+	assert_string_equal(err, "line 4: bad value for 'histograms' in [kvm_stats]: 'maybe'");
+	plugin_config_done(&cfg);
+}
+
+static void test_unknown_settings(void **state)
+{
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(parse("[kvm_stats]\ncolour = blue\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: unknown setting 'colour' in [kvm_stats]");
+	plugin_config_done(&cfg);
+	/* Names are exact: no case folding, no abbreviation. */
+	assert_refused("Histograms = yes", "Histograms");
+	assert_refused("histogram = yes", "histogram");
+	assert_refused("include stats = exits", "include stats");
+	/* A known setting in another section is unknown there. */
+	assert_int_equal(parse("[global]\nupdate every = 5\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: unknown setting 'update every' in [global]");
+	plugin_config_done(&cfg);
+	/* ... and so is one before any section. */
+	assert_int_equal(parse("update every = 5\n[kvm_stats]\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 1: unknown setting 'update every' in []");
+	plugin_config_done(&cfg);
+}
+
+/* The first bad line is the one named; the others are still read. */
+static void test_first_error_named(void **state)
+{
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(parse("[kvm_stats]\nhistograms = no\ndebugfs = 2\n"
+			       "colour = blue\nupdate every = 0\nrescan every = 7\n",
+			       &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 3: bad value for 'debugfs' in [kvm_stats]: '2'");
+	assert_false(cfg.histograms);
+	assert_int_equal(cfg.rescan_every, 7);
+	plugin_config_done(&cfg);
+}
+
+/* inih: "name: value", ';' inline comments, continued lines, CRLF, a BOM. */
+static void test_syntax_forms(void **state)
+{
+	struct plugin_config cfg;
+
+	(void)state;
+	assert_accepted("\xef\xbb\xbf[kvm_stats]\r\n"
+			"  update every : 7  \r\n"
+			"histograms = no ; not now\r\n"
+			"; a comment\r\n"
+			"  # an indented comment\r\n"
+			"include stat = exits\r\n"
+			"  halt_exits\r\n"
+			"\t/^pf_/\r\n", &cfg);
+	assert_int_equal(cfg.update_every, 7);
+	assert_false(cfg.histograms);
+	assert_int_equal(filter_match(cfg.stats, "exits"), 1);
+	assert_int_equal(filter_match(cfg.stats, "halt_exits"), 1);
+	assert_int_equal(filter_match(cfg.stats, "pf_taken"), 1);
+	assert_int_equal(filter_match(cfg.stats, "io_exits"), 0);
+	plugin_config_done(&cfg);
+	/* '#' starts a comment at the start of a line only. */
+	assert_refused("debugfs = yes # inline", "debugfs");
+}
+
+static void test_qmp_limit(void **state)
+{
+	struct plugin_config cfg;
+	char text[8192], err[ERRLEN];
+	size_t n = 0;
+
+	(void)state;
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "[kvm_stats]\n");
+	for (int i = 0; i < PLUGIN_CONFIG_MAX_QMP; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "qmp socket = /run/q%d.qmp\n", i);
+	assert_accepted(text, &cfg);
+	assert_int_equal(cfg.nqmp, PLUGIN_CONFIG_MAX_QMP);
+	assert_string_equal(cfg.qmp[63], "/run/q63.qmp");
+	plugin_config_done(&cfg);
+	snprintf(text + n, sizeof(text) - n, "qmp socket = /run/one-too-many.qmp\n");
+	assert_int_equal(parse(text, &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 66: bad value for 'qmp socket' in [kvm_stats]: "
+			    "'/run/one-too-many.qmp'");
+	assert_int_equal(cfg.nqmp, PLUGIN_CONFIG_MAX_QMP);
+	plugin_config_done(&cfg);
+}
+
+/* Many entries: every one kept. */
+static void test_many_entries(void **state)
+{
+	struct plugin_config cfg;
+	size_t size = 2000 * 32, n = 0;
+	char *text = malloc(size), name[32];
+
+	(void)state;
+	assert_non_null(text);
+	n += (size_t)snprintf(text + n, size - n, "[kvm_stats]\n");
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)snprintf(text + n, size - n, "%s vm = vm%d\n",
+				      i % 2 ? "exclude" : "include", i);
+	assert_accepted(text, &cfg);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "vm%d", i);
+		assert_int_equal(filter_match(cfg.vms, name), i % 2 == 0);
+	}
+	plugin_config_done(&cfg);
+	free(text);
+}
+
+/* The file variant: "path:N: " before the message; a missing file is -ENOENT. */
+static void test_file(void **state)
+{
+	const struct tree *t = *state;
+	struct plugin_config cfg;
+	char path[256], err[ERRLEN], want[ERRLEN];
+	static const char bad[] = "[kvm_stats]\nhistograms = maybe\n";
+	static const char good[] = "[kvm_stats]\nrescan every = 30\n";
+
+	tree_path(t, path, sizeof(path), "kvm_stats.conf");
+	plugin_config_defaults(&cfg, 1);
+	strcpy(err, "untouched");
+	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "untouched");
+
+	tree_write(path, good, strlen(good));
+	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "untouched");
+	assert_int_equal(cfg.rescan_every, 30);
+
+	tree_write(path, bad, strlen(bad));
+	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: bad value for 'histograms' in [kvm_stats]: 'maybe'",
+		 path);
+	assert_string_equal(err, want);
+	plugin_config_done(&cfg);
+}
+
+/* A short err buffer gets a cut message, never an overflow; none at all is fine. */
+static void test_short_err(void **state)
+{
+	struct plugin_config cfg;
+	char err[8];
+
+	(void)state;
+	plugin_config_defaults(&cfg, 1);
+	assert_int_equal(plugin_config_parse_string("[kvm_stats]\ndebugfs = 2\n", &cfg,
+						    err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "line 2:");
+	assert_int_equal(plugin_config_parse_string("[kvm_stats]\ndebugfs = 2\n", &cfg,
+						    NULL, 0), -EINVAL);
+	plugin_config_done(&cfg);
+}
+
+static void test_update_every(void **state)
+{
+	int v = -7;
+
+	(void)state;
+	assert_int_equal(plugin_config_update_every("1", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(plugin_config_update_every("3600", &v), 0);
+	assert_int_equal(v, 3600);
+	assert_int_equal(plugin_config_update_every("0", &v), -EINVAL);
+	assert_int_equal(plugin_config_update_every("3601", &v), -EINVAL);
+	assert_int_equal(plugin_config_update_every("", &v), -EINVAL);
+	assert_int_equal(plugin_config_update_every("5x", &v), -EINVAL);
+	assert_int_equal(v, 3600);
+}
+
+static int setup(void **state)
+{
+	return tree_setup(state, "netdata-config");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_stock_file),
+		cmocka_unit_test(test_every_setting),
+		cmocka_unit_test(test_bool_spellings),
+		cmocka_unit_test(test_int_bounds),
+		cmocka_unit_test(test_groups),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_bad_value_message),
+		cmocka_unit_test(test_unknown_settings),
+		cmocka_unit_test(test_first_error_named),
+		cmocka_unit_test(test_syntax_forms),
+		cmocka_unit_test(test_qmp_limit),
+		cmocka_unit_test(test_many_entries),
+		cmocka_unit_test_setup_teardown(test_file, setup, tree_teardown),
+		cmocka_unit_test(test_short_err),
+		cmocka_unit_test(test_update_every),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
