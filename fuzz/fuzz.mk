@@ -5,12 +5,13 @@
 #   make fuzz                          replay fuzz/regressions/, then fuzz each
 #                                      target for FUZZ_SECONDS; fails on a finding
 #   make fuzz FUZZ_DECODE_RUNS=10000000  the decoder for that many executions
-#   make fuzz-decode, fuzz-qmp, fuzz-parsers   one target only
+#   make fuzz-decode, fuzz-qmp, fuzz-parsers, fuzz-netdata_config
+#                                      one target only
 #   make fuzz-build                    build the targets and seeds only
 #                                      (fuzz/README.md, "Open findings")
 #
-# The common/ sources each target needs are compiled again here, with
-# clang and the fuzzer's instrumentation, never taken from $(LIB).
+# The common/ (and netdata/) sources each target needs are compiled again
+# here, with clang and the fuzzer's instrumentation, never taken from $(LIB).
 
 # Read once, whether the Makefile includes it, "make -f Makefile -f
 # fuzz/fuzz.mk" names it, or both.
@@ -27,7 +28,7 @@ FUZZ_RSS_MB ?= 2048
 FUZZ_ARGS ?=
 
 FUZZ_O := $(O)/fuzz
-FUZZ_TARGETS := decode qmp parsers
+FUZZ_TARGETS := decode qmp parsers netdata_config
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz_%)
 FUZZ_SANITIZE := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -MMD -MP \
@@ -38,7 +39,10 @@ fuzz_objs = $(patsubst %.c,$(FUZZ_O)/obj/%.o,fuzz/fuzz_$(1).c $(2))
 $(FUZZ_O)/fuzz_decode: $(call fuzz_objs,decode,common/decode.c)
 $(FUZZ_O)/fuzz_qmp: $(call fuzz_objs,qmp,common/qmp_parse.c common/decode.c)
 $(FUZZ_O)/fuzz_parsers: $(call fuzz_objs,parsers,common/filter.c common/cmdline.c common/util.c)
+$(FUZZ_O)/fuzz_netdata_config: $(call fuzz_objs,netdata_config,netdata/config.c \
+		common/filter.c common/catalog.c)
 FUZZ_LIBS_qmp := -ljansson
+FUZZ_LIBS_netdata_config := -linih
 
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -53,10 +57,10 @@ $(FUZZ_O)/fuzz_%:
 FUZZ_SEEDS := $(FUZZ_O)/seeds.stamp
 $(FUZZ_SEEDS): fuzz/make-seeds $(wildcard tests/fixtures/golden/*.bin \
 		tests/fixtures/qmp/*.json tests/fixtures/cmdlines/* \
-		tests/fixtures/cmdlines/pve/qemu-server/*)
+		tests/fixtures/cmdlines/pve/qemu-server/*) conf/netdata/kvm_stats.conf
 	@mkdir -p $(@D)
 	$(quiet) SEEDS "$(FUZZ_O)/seeds-*"
-	$(Q)fuzz/make-seeds $(FUZZ_O) tests/fixtures
+	$(Q)fuzz/make-seeds $(FUZZ_O) tests/fixtures conf
 	$(Q)touch $@
 
 # libFuzzer arguments of target $(1).

@@ -6,9 +6,10 @@
  *                     stat and VM names
  *   common/cmdline.c  a VMM's /proc/PID/cmdline, /proc/PID/cgroup text and
  *                     a Proxmox VE VM config
- * The config files themselves are read by inih (Netdata) and collectd's
- * oconfig, whose handlers are static in the front ends; what reaches the
- * core from them is filter_add()'s entries, fuzzed here.
+ * The Netdata plugin's kvm_stats.conf parser has its own target
+ * (fuzz_netdata_config.c); collectd's oconfig handler is static in
+ * collectd/kvm_stats.c, and what reaches the core from it is
+ * filter_add()'s entries, fuzzed here.
  *
  * The first byte of the input picks the parser (its value modulo 4), the
  * rest is that parser's text, given in a heap copy of its exact length:
