@@ -7,6 +7,7 @@ with the exits the test VMs counted themselves.
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +121,115 @@ def test_hostname_format_name_and_histograms(testvm, daemons):
     assert "derive-halt_wait_hist-lt1024ns" in names
     assert any(n.startswith("derive-halt_wait_hist-ge") for n in names)
     assert len(names) == 32
+
+
+# VM names anybody may choose (QEMU -name guest=...), as testvm passes them.
+# common/cmdline.c keeps at most 4096 bytes of a name; "\udcXX" is the byte
+# XX, not UTF-8, through Python's surrogateescape.
+NAME_MAX = 4096
+LONG = "0123456789abcdef" * 320     # 5120 bytes: cut to 4096
+ESCAPE = f"kvmstats-escape-{os.getpid()}"
+# Names in one group reduce to one instance: one VM keeps it, the others
+# get "_<pid>" added.
+HOSTILE_GROUPS = [
+    ["a'b\"c\nCHART x \\ \x1b[31m"],
+    ["my vm  two "],
+    ["a/b/../c/"],
+    [".."],
+    [".hidden"],
+    [f"../../{ESCAPE}"],
+    ["-n--json"],
+    ["web-1-a"],
+    ["bad\udcff\udcfe\udcc3utf8"],
+    ["\u20ac" * 1400],                 # UTF-8 cut inside a character at 4096
+    ["a b", "a/b", "a-b"],             # alike once sanitized
+    [LONG[:NAME_MAX], LONG],           # alike in their first 79 bytes
+]
+
+
+def safe_instance(name):
+    """collectd/kvm_stats.c safe_name() into 80 bytes: [A-Za-z0-9_.] kept,
+    no leading '.', the rest '_'."""
+    raw = os.fsencode(name)[:NAME_MAX][:79]
+    return "".join(chr(b) if chr(b).isascii() and (chr(b).isalnum() or b == ord("_")
+                                                   or (b == ord(".") and i > 0))
+                   else "_" for i, b in enumerate(raw))
+
+
+def csv_values(directory, type_file):
+    """The value column of <directory>/<type_file>-DATE, all dates."""
+    values = []
+    for path in sorted(directory.glob(f"{type_file}-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]")):
+        for line in path.read_text().splitlines()[1:]:
+            cells = line.split(",")
+            if len(cells) == 2:
+                values.append(int(cells[1]))
+    return values
+
+
+@pytest.mark.parametrize("hostname_format", ["host", "name"])
+def test_hostile_vm_names_stay_in_their_identifiers(testvm, daemons, hostname_format):
+    vms, k = [], 30
+    for group in HOSTILE_GROUPS:
+        for name in group:
+            k += 1
+            vms.append((testvm("--mmio", k, name=name), safe_instance(group[0]), k))
+    cd = start_collectd(daemons, "PerVCPU true", "RefreshInterval 1",
+                        f'HostnameFormat "{hostname_format}"', csv=True, unixsock=True)
+
+    def where(instance, vcpu=""):
+        """(csv directory, identifier prefix) of a VM's values."""
+        if hostname_format == "host":
+            pinst = f"kvm_stats-{instance}" + (f"-{vcpu}" if vcpu else "")
+            return cd.data_dir / cd.hostname / pinst, f"{cd.hostname}/{pinst}"
+        plugin = "kvm_stats" + (f"-{vcpu}" if vcpu else "")
+        return cd.data_dir / instance / plugin, f"{instance}/{plugin}"
+
+    # Every VM: the plain instance, or, when its group's name is taken,
+    # "_<pid>"; one VM per group keeps the plain one.
+    instances = {}
+    for group in HOSTILE_GROUPS:
+        plain = safe_instance(group[0])
+        members = [vm for vm, p, _ in vms if p == plain]
+        candidates = [plain] + [f"{plain}_{vm.pid}" for vm in members]
+        wait_for(lambda: sum(bool(csv_values(where(i)[0], "derive-mmio_exits"))
+                             for i in candidates) == len(members),
+                 timeout=30, what=f"values of {group}")
+        for vm in members:
+            suffixed = f"{plain}_{vm.pid}"
+            instances[vm] = suffixed if where(suffixed)[0].exists() else plain
+        assert [instances[vm] for vm in members].count(plain) == 1, group
+
+    idents = {}
+    for vm, _, k in vms:
+        truth = vm.counts()["vms"][0]["vcpus"][0]
+        assert truth["mmio"] == k and truth["hlt"] == 1
+        for vcpu in ("", "vcpu0"):
+            directory, identifier = where(instances[vm], vcpu)
+            assert wait_for(lambda: csv_values(directory, "derive-mmio_exits"),
+                            what=f"{directory}/derive-mmio_exits")[-1] == k
+            assert wait_for(lambda: csv_values(directory, "derive-halt_exits"),
+                            what=f"{directory}/derive-halt_exits")[-1] == 1
+            idents[identifier] = vm
+    # collectd's identifiers (its value cache, as unixsock lists it).
+    _, _, listval = cd.command("LISTVAL")
+    identifiers = {line.split(" ", 1)[1] for line in listval}
+    for identifier in idents:
+        assert f"{identifier}/derive-mmio_exits" in identifiers
+
+    # Nothing outside the csv DataDir, no path component from a name.
+    allowed = {"collectd.conf", "collectd.log", "stdio.log", "collectd.pid", "collectd.sock"}
+    for path in cd.root.rglob("*"):
+        rel = path.relative_to(cd.root)
+        assert rel.parts[0] in allowed | {"csv", "plugins"}, rel
+        assert ESCAPE not in str(rel), rel
+    assert not list(Path("/tmp").glob(f"*{ESCAPE}*"))
+    assert not list(Path("/tmp").glob(f"*/*{ESCAPE}*"))
+    top = {p.name for p in cd.data_dir.iterdir()}
+    if hostname_format == "host":
+        assert top == {cd.hostname}
+    else:
+        assert set(instances.values()) <= top and ".." not in top
 
 
 def test_graphite_and_influxdb(testvm, daemons):
