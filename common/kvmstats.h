@@ -125,13 +125,14 @@ const char *decode_unit_name(uint32_t unit);
  * its file offset with the VMM's copy.
  */
 struct statsfd {
+	/* What a sample touches first, in one cache line. */
 	int fd;
-	char id[64];
-	struct kvmstats_schema *schema;
+	int error;		/* host_sample(): 0 or the last sample's -errno */
 	uint64_t *cur;		/* num_values slots, last sample */
 	uint64_t *prev;		/* the sample before, valid when samples > 1 */
 	uint64_t samples;	/* successful statsfd_sample() calls */
-	int error;		/* host_sample(): 0 or the last sample's -errno */
+	struct kvmstats_schema *schema;
+	char id[64];
 };
 
 struct statsfd_cache;
@@ -152,6 +153,23 @@ int statsfd_open(int fd, struct statsfd_cache *cache,
 int statsfd_sample(struct statsfd *s);
 
 void statsfd_close(struct statsfd *s);	/* accepts NULL */
+
+/*
+ * The stats fds of a host in one flat array, sampled in one tight loop:
+ * what a sample of every VM costs is then little more than the preads
+ * themselves. Lends the statsfds: the owner removes none while it is in use.
+ */
+struct statsfd_batch {
+	struct statsfd_slot *slot;
+	size_t n, cap;
+};
+
+/* Appends s (an fd holder, not a virtual one). -ENOMEM. */
+int statsfd_batch_add(struct statsfd_batch *b, struct statsfd *s);
+void statsfd_batch_clear(struct statsfd_batch *b);	/* keeps the memory */
+void statsfd_batch_free(struct statsfd_batch *b);
+/* statsfd_sample() of each, its result in s->error. */
+void statsfd_batch_sample(const struct statsfd_batch *b);
 
 /*
  * A holder without an fd, for values that come from elsewhere (QMP,
@@ -246,6 +264,12 @@ struct discover_stats {
 int discover_scan(const char *proc_root,
 		  int (*cb)(const struct discover_proc *p, void *ctx),
 		  void *ctx, struct discover_stats *ret_stats);
+
+/*
+ * How many fds PID has open: the size of /proc/PID/fd (Linux >= 6.2; 0 on
+ * older kernels, where the caller cannot tell). -ESRCH: gone.
+ */
+int discover_fd_count(const char *proc_root, pid_t pid);
 
 /* /proc/PID/stat field 22 of one process. -ESRCH: gone. -EBADMSG. */
 int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret);
@@ -414,6 +438,45 @@ int acquire_stats_fd(int pidfd, int target_fd, int vcpu);
 /* 1 when the process behind pidfd has exited (its pidfd polls readable). */
 int acquire_exited(int pidfd);
 
+/*
+ * Raises this process's soft RLIMIT_NOFILE to its hard limit: every stats
+ * fd held counts against it, and 1024 (systemd's default soft limit) is a
+ * host of 200 VMs. For processes of our own (kvmstat, the Netdata plugin),
+ * which use no select(); a plugin inside someone else's daemon leaves the
+ * daemon's limits alone. Returns the new soft limit, or -errno.
+ */
+int acquire_raise_nofile(void);
+
+/* ---------------------------------------------------------------- uevent.c */
+
+enum kvm_uevent_kind { KVM_UEVENT_OTHER, KVM_UEVENT_CREATE, KVM_UEVENT_DESTROY };
+
+struct kvm_uevent {
+	enum kvm_uevent_kind kind;
+	pid_t pid;		/* the VM's creator, initial pid namespace */
+};
+
+/*
+ * A non-blocking socket (O_CLOEXEC) that receives the kernel's uevents of
+ * the kvm device only: KVM's VM create and destroy events. The caller
+ * closes it. -errno (e.g. -EPROTONOSUPPORT, -EPERM) if none can be had.
+ */
+int uevent_open(void);
+
+/*
+ * The next KVM create or destroy event waiting on fd: 1 with *ret_event,
+ * 0 when none is left. -ENOBUFS: events were lost (the receive buffer
+ * overflowed), the caller must look at everything.
+ */
+int uevent_next(int fd, struct kvm_uevent *ret_event);
+
+/*
+ * One kvm device uevent datagram. KVM_UEVENT_OTHER for a kvm event that
+ * is neither create nor destroy. -EBADMSG: not a kvm device uevent, or a
+ * create/destroy without a valid PID.
+ */
+int uevent_parse(const char *msg, size_t len, struct kvm_uevent *ret_event);
+
 /* ------------------------------------------------------------------ host.c */
 
 /* Where a VM's or vCPU's values come from, best first. */
@@ -489,6 +552,9 @@ struct kvmstats_scan_report {
 	int qmp_error;			/* the first such failure's -errno */
 	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
 	bool debugfs_missing;		/* debugfs asked for but not there */
+	unsigned fds_limited;		/* stats fds not taken: limit reached */
+	size_t fd_limit;		/* that limit (kvmstats_sources.max_fds) */
+	bool walked;			/* this rescan walked all of /proc */
 	int first_error;		/* first other -errno, 0 if none */
 };
 
@@ -501,6 +567,11 @@ struct kvmstats_sources {
 	size_t nqmp;
 	int qmp_timeout_ms;		/* per VM and sample; 0: 500 */
 	const char *debugfs;		/* e.g. "/sys/kernel/debug/kvm"; NULL: off */
+	/*
+	 * Stats fds held at most over all VMs; 0: 4096. Each costs ~2.5 KiB
+	 * here and one fd of RLIMIT_NOFILE (acquire_raise_nofile()).
+	 */
+	size_t max_fds;
 };
 
 /*
@@ -524,7 +595,11 @@ int host_reap(struct kvmstats_host *host);
 
 /*
  * Finds new VMMs and new vCPU stats fds of known ones and acquires them.
- * Reaps first. Returns the number of VMs known afterwards.
+ * Reaps first. The first rescan walks /proc; later ones look only at the
+ * processes KVM's create/destroy uevents name and at the known VMMs whose
+ * fd count changed, and walk again once a minute, after lost events, or
+ * every time where uevents cannot be had (report.walked tells). Returns the
+ * number of VMs known afterwards.
  */
 int host_rescan(struct kvmstats_host *host,
 		struct kvmstats_scan_report *ret_report);
