@@ -18,6 +18,13 @@
 
 #include "kvmstats.h"
 
+struct statsfd_slot {
+	int fd;
+	uint32_t len;
+	off_t off;
+	struct statsfd *s;
+};
+
 struct statsfd_cache {
 	struct kvmstats_schema **schemas;
 	size_t n, cap;
@@ -196,18 +203,63 @@ void statsfd_push(struct statsfd *s, const uint64_t *values)
 	s->error = 0;
 }
 
-int statsfd_sample(struct statsfd *s)
+static int sample_at(struct statsfd *s, int fd, size_t len, off_t off)
 {
 	uint64_t *prev = s->prev;
 	int r;
 
-	r = pread_exact(s->fd, prev, s->schema->data_len, s->schema->data_offset);
+	r = pread_exact(fd, prev, len, off);
 	if (r < 0)
 		return r;
 	s->prev = s->cur;
 	s->cur = prev;
 	s->samples++;
 	return 0;
+}
+
+int statsfd_sample(struct statsfd *s)
+{
+	return sample_at(s, s->fd, s->schema->data_len, s->schema->data_offset);
+}
+
+int statsfd_batch_add(struct statsfd_batch *b, struct statsfd *s)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		void *p = reallocarray(b->slot, cap, sizeof(*b->slot));
+
+		if (!p)
+			return -ENOMEM;
+		b->slot = p;
+		b->cap = cap;
+	}
+	b->slot[b->n++] = (struct statsfd_slot){
+		.fd = s->fd,
+		.len = s->schema->data_len,
+		.off = s->schema->data_offset,
+		.s = s,
+	};
+	return 0;
+}
+
+void statsfd_batch_clear(struct statsfd_batch *b)
+{
+	b->n = 0;
+}
+
+void statsfd_batch_free(struct statsfd_batch *b)
+{
+	free(b->slot);
+	*b = (struct statsfd_batch){ 0 };
+}
+
+void statsfd_batch_sample(const struct statsfd_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct statsfd_slot *slot = &b->slot[i];
+
+		slot->s->error = sample_at(slot->s, slot->fd, slot->len, slot->off);
+	}
 }
 
 void statsfd_close(struct statsfd *s)
