@@ -651,11 +651,23 @@ static void sleep_until(struct timespec *deadline, unsigned interval)
 		;
 }
 
+/* Says once that some vCPUs are left out, and which limit did it. */
+static void warn_limited(const struct kvmstats_scan_report *rep, bool *warned)
+{
+	if (rep->fds_limited == 0 || *warned)
+		return;
+	fprintf(stderr, "kvmstat: %u stats fds left unread: at most %zu are held "
+		"(each costs ~2.5 KiB), or the open file limit (ulimit -n) is "
+		"reached\n", rep->fds_limited, rep->fd_limit);
+	*warned = true;
+}
+
 static int run(const struct options *o, struct kvmstats_host *host,
 	       const struct priv_report *priv)
 {
 	struct kvmstats_scan_report rep;
 	struct timespec deadline;
+	bool warned = false;
 	int r;
 
 	r = host_rescan(host, &rep);
@@ -663,6 +675,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		fprintf(stderr, "kvmstat: cannot scan /proc: %s\n", strerror(-r));
 		return 1;
 	}
+	warn_limited(&rep, &warned);
 	if (o->sources) {
 		host_sample(host);
 		print_sources(host);
@@ -675,7 +688,8 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	for (unsigned long n = 0; o->count == 0 || n < o->count; n++) {
 		sleep_until(&deadline, o->interval);
 		/* New VMs and hot-plugged vCPUs; exited VMMs are released. */
-		host_rescan(host, NULL);
+		if (host_rescan(host, &rep) >= 0)
+			warn_limited(&rep, &warned);
 		host_sample(host);
 		r = o->json ? print_json(o, host) : print_table(o, host);
 		if (r < 0 || fflush(stdout) != 0)
@@ -717,6 +731,7 @@ int main(int argc, char **argv)
 	 * SIGINT, SIGTERM and SIGPIPE keep their default action: kvmstat has
 	 * nothing to save, and the kernel closes every fd it holds.
 	 */
+	acquire_raise_nofile();	/* each held stats fd counts against it */
 	r = host_new("/proc", true, &hooks, &o, &host);
 	if (r >= 0)
 		r = host_set_sources(host, &sources);

@@ -9,10 +9,12 @@
  * holds one must close it as soon as the VMM exits: acquire_exited() tells.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kvmstats.h"
@@ -83,4 +85,18 @@ int acquire_exited(int pidfd)
 	if (r < 0)
 		return -errno;
 	return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
+int acquire_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
+	}
+	return rl.rlim_cur > INT_MAX ? INT_MAX : (int)rl.rlim_cur;
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvmstats.h"
@@ -619,6 +620,20 @@ out_root:
 	if (ret_stats)
 		*ret_stats = stats;
 	return r;
+}
+
+int discover_fd_count(const char *proc_root, pid_t pid)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%d/fd", proc_root, (int)pid) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) < 0)
+		return gone_to_esrch(-errno);
+	return st.st_size > INT_MAX ? INT_MAX : (int)st.st_size;
 }
 
 int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret)

@@ -52,6 +52,7 @@ int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *
 	host->nqmp = src->nqmp;
 	host->debugfs = debugfs;
 	host->no_fds = src->no_fds;
+	host->max_fds = src->max_fds ? src->max_fds : HOST_DEFAULT_MAX_FDS;
 	host->qmp_timeout_ms = src->qmp_timeout_ms > 0 ? src->qmp_timeout_ms : 500;
 	return 0;
 
