@@ -4,8 +4,11 @@ collectd, carbon-cache and influxd are started by the tests on loopback
 with private configs. What reaches csv, whisper and InfluxDB is compared
 with the exits the test VMs counted themselves.
 """
+import glob
 import os
 import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,8 +16,8 @@ import pytest
 
 from conftest import (BUILD, ROOT, requires_kvm, requires_qemu, requires_root,
                       sanitizer_runtimes, wait_for)
-from daemons import (carbon_missing_reason, collectd_missing_reason, daemon_factory,
-                     influxdb_missing_reason, valgrind_missing_reason)
+from daemons import (COLLECTD_BIN, Collectd, carbon_missing_reason, collectd_missing_reason,
+                     daemon_factory, influxdb_missing_reason, valgrind_missing_reason)
 
 PLUGIN = str(BUILD / "kvm_stats.so")
 
@@ -302,6 +305,132 @@ def test_valgrind_through_a_vms_life(testvm, daemons):
     assert cd.exit_status == 0, log[-3000:]
     assert "ERROR SUMMARY: 0 errors" in log, log[-3000:]
     assert re.search(r"definitely lost: 0 bytes|All heap blocks were freed", log), log[-3000:]
+
+
+class WrappedCollectd(Collectd):
+    """collectd started through a wrapper (setpriv), or a copy of its binary."""
+
+    def __init__(self, tmp, wrapper=(), binary=COLLECTD_BIN, **kwargs):
+        self.wrapper, self.binary = list(wrapper), str(binary)
+        super().__init__(tmp, **kwargs)
+
+    def argv(self):
+        return [*self.wrapper, self.binary, *super().argv()[1:]]
+
+
+def start_wrapped(daemons, plugin, wrapper=(), binary=COLLECTD_BIN, lines=()):
+    """collectd with csv and the load plugin (so that its reader threads
+    exist with or without kvm_stats), kvm_stats loaded if plugin."""
+    kwargs = dict(plugin_dir_extra=PLUGIN) if plugin else {}
+    cd = WrappedCollectd(daemons.tmp, wrapper, binary, debian_plugins=("load",), csv=True,
+                         plugin_blocks="LoadPlugin load\n" + (block(*lines) if plugin else ""),
+                         env=sanitizer_env(), **kwargs)
+    return daemons._keep(cd, start=True)
+
+
+CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+
+
+def thread_caps(pid):
+    """Sorted (thread name, CapInh, ..., NoNewPrivs) of every thread of pid."""
+    caps = []
+    for path in glob.glob(f"/proc/{pid}/task/*/status"):
+        with open(path) as f:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        caps.append((status["Name"],) + tuple(status[k].strip() for k in CAP_FIELDS))
+    return sorted(caps)
+
+
+# Run as root: collectd as Debian runs it. Permitted only: uid 0 with
+# SECBIT_NOROOT and a copy of collectd with file capabilities
+# cap_sys_ptrace,cap_dac_read_search=p, so that they are permitted but not
+# effective and the plugin must raise them around taking fds, in whichever
+# reader thread runs it, and restore them.
+NOROOT = ["setpriv", "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,"
+          "+no_setuid_fixup_locked", "--"]
+
+
+@pytest.mark.parametrize("mode", ["root", "permitted-only"])
+def test_collectds_capabilities_are_unchanged_by_the_plugin(testvm, daemons, tmp_path, mode):
+    wrapper, binary = (), COLLECTD_BIN
+    if mode == "permitted-only":
+        if sanitizer_env():
+            pytest.skip("SKIP: the loader ignores LD_PRELOAD (the sanitizer runtimes) "
+                        "for a binary with file capabilities")
+        binary = tmp_path / "collectd"
+        shutil.copy(COLLECTD_BIN, binary)
+        setcap = subprocess.run(["setcap", "cap_sys_ptrace,cap_dac_read_search=p", str(binary)],
+                                capture_output=True, text=True)
+        if setcap.returncode != 0:
+            pytest.skip(f"SKIP: setcap on {binary}: {setcap.stderr.strip()}")
+        wrapper = NOROOT
+    k = 321
+    vm = testvm("--vcpus", 2, "--mmio", k, "--hold", "vm,vcpu", name="cd-caps")
+
+    without = start_wrapped(daemons, False, wrapper, binary)
+    without.wait_for_csv("load", "load", rows=4)
+    baseline = thread_caps(without.pid)
+    without.stop()
+    assert len(baseline) == 11      # main, 5 writers, 5 readers
+    if mode == "permitted-only":
+        assert {c[1:] for c in baseline} == {("0000000000000000", "0000000000080004",
+                                              "0000000000000000", baseline[0][4],
+                                              "0000000000000000", "0")}
+
+    cd = start_wrapped(daemons, True, wrapper, binary,
+                       ("PerVCPU true", "RefreshInterval 1", 'VM "cd-caps"'))
+    # The plugin reads the VM (it took its fds), rescanning at every read.
+    rows = cd.wait_for_csv("kvm_stats-cd_caps", "derive-mmio_exits", rows=4)
+    assert rows[-1]["value"] == 2 * k == sum(c["mmio"] for c in vm.counts()["vms"][0]["vcpus"])
+    assert len(kvm_links(cd.pid)) == 3
+    for _ in range(4):
+        seen = thread_caps(cd.pid)
+        if seen != baseline:
+            # A rescan may be raising them right now: a leak would stay.
+            time.sleep(0.3)
+            seen = thread_caps(cd.pid)
+        assert seen == baseline
+        time.sleep(0.7)
+
+
+DENIED_LINE = ("[warning] kvm_stats plugin: running as root but without CAP_SYS_PTRACE: "
+               "only VMs of collectd's own user can be read. See "
+               "/etc/systemd/system/collectd.service.d/kvm_stats.conf in conf/")
+NO_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-all", "--"]
+
+
+def test_root_without_ptrace_says_so_once(testvm, daemons):
+    """collectd as root whose bounding set lacks CAP_SYS_PTRACE (a unit's
+    CapabilityBoundingSet, a container): one line naming it, and no value
+    at all rather than some VMs silently."""
+    theirs = testvm("--mmio", 3, "--user", 65534, name="cd-nobodys")
+    mine = testvm("--mmio", 4, name="cd-roots")
+    cd = start_wrapped(daemons, True, NO_PTRACE,
+                       lines=("PerVCPU true", "RefreshInterval 1", 'VM "/^cd-(nobodys|roots)$/"'))
+    with open(f"/proc/{cd.pid}/status") as f:
+        assert not int(re.search(r"CapBnd:\t(\w+)", f.read()).group(1), 16) & (1 << 19)
+    cd.wait_for_csv("load", "load", rows=5)       # five reads, five rescans
+    lines = [line.split("] ", 1)[1] for line in cd.log().splitlines() if "kvm_stats" in line]
+    assert [line for line in lines if "CAP_SYS_PTRACE" in line] == [DENIED_LINE]
+    assert [line for line in lines if not line.startswith("[info] plugin_load:")] == [DENIED_LINE]
+    assert not any(f.startswith("kvm_stats") for f in cd.csv_files())
+    assert kvm_links(cd.pid) == []
+    assert theirs.counts()["state"] == mine.counts()["state"] == "halted"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: collectd/kvm_stats.c kvm_stats_init() says 'only VMs of collectd's own user can be "
+    "read' when root lacks CAP_SYS_PTRACE, but a VMM of root with capabilities collectd lacks "
+    "(QEMU run by root, Proxmox) is not readable either: the kernel's ptrace check wants "
+    "CAP_SYS_PTRACE, discover_scan() counts it as denied, and rescan() ignores "
+    "rep.discover.denied, so nothing more is said"))
+def test_root_without_ptrace_reads_what_it_claims(testvm, daemons):
+    testvm("--mmio", 4, name="cd-roots")
+    cd = start_wrapped(daemons, True, NO_PTRACE, lines=("RefreshInterval 1", 'VM "cd-roots"'))
+    cd.wait_for_csv("load", "load", rows=3)
+    assert DENIED_LINE in cd.log()
+    # The claim holds: a VM of collectd's own user (root) is read.
+    assert cd.wait_for_csv("kvm_stats-cd_roots", "derive-mmio_exits", timeout=5)[-1]["value"] == 4
 
 
 @requires_qemu
