@@ -28,7 +28,8 @@
  *            (tid == pid) spent meanwhile (/proc/PID/task/PID/schedstat);
  *   rescan   host_rescan() on an unchanged host, first as it is, then with
  *            --extra-procs more processes (/bin/sleep children, started
- *            and killed by pid here).
+ *            and killed by pid here): the periodic rescan (uevents and fd
+ *            counts), then the full walk of /proc it falls back to.
  *
  * With --syscount K it only rescans once and samples K times between two
  * getppid() calls, markers for strace (bench/run counts what lies between).
@@ -90,16 +91,6 @@ struct bare {
 	unsigned turn;
 };
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /* ---------------------------------------------------------------- host */
 
 static bool want_prefix(const struct discover_proc *p, void *ctx)
@@ -107,6 +98,25 @@ static bool want_prefix(const struct discover_proc *p, void *ctx)
 	const char *prefix = ctx;
 
 	return strncmp(discover_proc_name(p), prefix, strlen(prefix)) == 0;
+}
+
+/* A host of the bench's VMs after its first rescan (a walk of /proc). */
+static int new_host(const struct options *o, struct kvmstats_host **ret_host)
+{
+	static const struct kvmstats_hooks hooks = { .want = want_prefix };
+	struct kvmstats_host *host;
+	int r;
+
+	r = host_new("/proc", false, &hooks, (void *)o->prefix, &host);
+	if (r < 0)
+		return r;
+	r = host_rescan(host, NULL);
+	if (r < 0) {
+		host_free(host);
+		return r;
+	}
+	*ret_host = host;
+	return 0;
 }
 
 static void count_host(struct kvmstats_host *host, size_t *ret_vcpus, size_t *ret_fds)
@@ -460,8 +470,8 @@ static int rescan_series(struct kvmstats_host *host, unsigned n, const char *lab
 		if (i >= WARMUP)
 			c[i - WARMUP] = t;
 	}
-	printf("{\"kind\": \"rescan\", \"label\": \"%s\", \"scanned\": %u, \"vms\": %d, ",
-	       label, rep.discover.scanned, r);
+	printf("{\"kind\": \"rescan\", \"label\": \"%s\", \"scanned\": %u, \"walked\": %s, "
+	       "\"vms\": %d, ", label, rep.discover.scanned, rep.walked ? "true" : "false", r);
 	bench_print_costs("rescan", c, n);
 	printf("}\n");
 	r = 0;
@@ -503,13 +513,42 @@ static void stop_sleepers(const pid_t *pids, unsigned n)
 			;
 }
 
-static int measure_rescan(struct kvmstats_host *host, const struct options *o)
+/*
+ * What a front end's periodic rescan costs (it looks where KVM's uevents
+ * and fd counts point), then the walk of /proc it falls back to once a
+ * minute and wherever uevents cannot be had: each as the host is, and with
+ * --extra-procs more processes.
+ */
+static int rescan_both(struct kvmstats_host *host, const struct options *o,
+		       const char *suffix)
 {
+	struct kvmstats_sources walk_always = { .no_events = true };
+	char label[64];
+	int r;
+
+	r = rescan_series(host, o->rescans, suffix, host_nvms(host));
+	if (r < 0)
+		return r;
+	r = host_set_sources(host, &walk_always);
+	if (r < 0)
+		return r;
+	snprintf(label, sizeof(label), "walk_%s", suffix);
+	return rescan_series(host, o->rescans, label, host_nvms(host));
+}
+
+static int measure_rescan(const struct options *o)
+{
+	struct kvmstats_host *host = NULL;
 	pid_t *pids = NULL;
 	unsigned started = 0;
 	int r;
 
-	r = rescan_series(host, o->rescans, "host", host_nvms(host));
+	/* A host of its own: the walks switch its uevents off for good. */
+	r = new_host(o, &host);
+	if (r >= 0)
+		r = rescan_both(host, o, "host");
+	host_free(host);
+	host = NULL;
 	if (r < 0 || o->extra_procs == 0)
 		return r;
 	pids = calloc(o->extra_procs, sizeof(*pids));
@@ -519,8 +558,11 @@ static int measure_rescan(struct kvmstats_host *host, const struct options *o)
 	if (r >= 0) {
 		/* Each child must have exec'd: a forked copy is not "ordinary". */
 		bench_pause_ms(1000);
-		r = rescan_series(host, o->rescans, "extra_procs", host_nvms(host));
+		r = new_host(o, &host);
 	}
+	if (r >= 0)
+		r = rescan_both(host, o, "extra_procs");
+	host_free(host);
 	stop_sleepers(pids, started);
 	free(pids);
 	return r;
@@ -616,7 +658,6 @@ static int fail(const char *what, int r)
 
 int main(int argc, char **argv)
 {
-	const struct kvmstats_hooks hooks = { .want = want_prefix };
 	struct kvmstats_host *host = NULL;
 	struct options o;
 	size_t vcpus, nfds;
@@ -626,15 +667,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	raise_nofile();
-	r = host_new("/proc", false, &hooks, (void *)o.prefix, &host);
+	acquire_raise_nofile();
+	r = new_host(&o, &host);
 	if (r < 0)
-		return fail("host_new", r);
-	r = host_rescan(host, NULL);
-	if (r < 0) {
-		status = fail("host_rescan", r);
-		goto out;
-	}
+		return fail("host", r);
 	count_host(host, &vcpus, &nfds);
 	if ((o.expect_vms >= 0 && (long)host_nvms(host) != o.expect_vms) ||
 	    (o.expect_vcpus >= 0 && (long)vcpus != o.expect_vcpus)) {
@@ -668,7 +704,7 @@ int main(int argc, char **argv)
 	if (o.qmp && (r = bench_measure_qmp(o.qmp, o.samples, o.gap_ms)) < 0)
 		printf("{\"kind\": \"qmp\", \"error\": \"%s\"}\n", strerror(-r));
 	fflush(stdout);
-	r = measure_rescan(host, &o);
+	r = measure_rescan(&o);
 	if (r < 0) {
 		status = fail("rescan", r);
 		goto out;

@@ -572,6 +572,11 @@ struct kvmstats_sources {
 	 * here and one fd of RLIMIT_NOFILE (acquire_raise_nofile()).
 	 */
 	size_t max_fds;
+	/*
+	 * Do not listen to KVM's uevents: every rescan walks /proc, as where
+	 * they cannot be had. For measuring the walk; cannot be undone.
+	 */
+	bool no_events;
 };
 
 /*

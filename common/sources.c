@@ -53,6 +53,10 @@ int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *
 	host->debugfs = debugfs;
 	host->no_fds = src->no_fds;
 	host->max_fds = src->max_fds ? src->max_fds : HOST_DEFAULT_MAX_FDS;
+	if (src->no_events && host->uevfd >= 0) {
+		close(host->uevfd);
+		host->uevfd = -1;
+	}
 	host->qmp_timeout_ms = src->qmp_timeout_ms > 0 ? src->qmp_timeout_ms : 500;
 	return 0;
 
