@@ -8,13 +8,21 @@
  * fs/anon_inodes.c prints KVM's anon inodes. The tree is removed with
  * nftw(). Two tests use the real /proc: one without a VM, and one that
  * makes a VM with /dev/kvm (SKIP where there is none).
+ *
+ * A process that exits, or whose pid is reused, at an exact step of the
+ * walk is staged with a PID/stat that is a FIFO: a thread answers each
+ * read of it and changes the tree while the reader waits (stat_feed).
+ * Another thread adds and removes whole processes while scans run.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -24,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -57,20 +66,28 @@ static void add_stat_text(const struct tree *t, pid_t pid, const char *text)
 	tree_write(path, text, strlen(text));
 }
 
-/* PID/stat as the kernel prints it, field 22 = starttime. */
-static void add_stat(const struct tree *t, pid_t pid, const char *comm,
-		     unsigned long long starttime)
+/* A PID/stat line as the kernel prints it, field 22 = starttime. */
+static void format_stat(char *line, size_t size, pid_t pid, const char *comm,
+			unsigned long long starttime)
 {
-	char line[1024];
 	int n;
 
-	n = snprintf(line, sizeof(line),
+	n = snprintf(line, size,
 		     "%d (%s) S 1 %d %d 0 -1 4194560 51234 0 12 0 1520 733 "
 		     "0 0 20 0 7 0 %llu 4631375872 265423 "
 		     "18446744073709551615 1 1 0 0 0 0 268444224 4096 17987 "
 		     "0 0 0 17 3 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
 		     (int)pid, comm, (int)pid, (int)pid, starttime);
-	assert_true(n > 0 && (size_t)n < sizeof(line));
+	assert_true(n > 0 && (size_t)n < size);
+}
+
+/* PID/stat as the kernel prints it, field 22 = starttime. */
+static void add_stat(const struct tree *t, pid_t pid, const char *comm,
+		     unsigned long long starttime)
+{
+	char line[1024];
+
+	format_stat(line, sizeof(line), pid, comm, starttime);
 	add_stat_text(t, pid, line);
 }
 
@@ -440,6 +457,394 @@ static void test_vanished(void **state)
 	add_fd(t, 600, 3, "anon_inode:kvm-vm");
 	assert_int_equal(discover_process(t->root, 600, &p), -ESRCH);
 	assert_null(p);
+}
+
+/*
+ * A PID/stat that is a FIFO, answered by a thread: the n-th open gets
+ * texts[n] (the last one from then on), after hooks[n] (may be NULL) has
+ * changed the tree. The reader waits in its read of stat meanwhile, so a
+ * hook runs at an exact step of discover_process(): the first read comes
+ * before the fd listing, the second after it and before the cmdline.
+ * Before an answer ends (close), a fresh FIFO is renamed over PID/stat, so
+ * the next open can never read into the answer before.
+ */
+#define FEED_MAX 4
+
+struct stat_feed {
+	const struct tree *t;
+	pid_t pid;
+	char path[PATH_MAX];
+	char next[PATH_MAX];
+	char texts[FEED_MAX][1024];
+	size_t ntexts;
+	void (*hooks[FEED_MAX])(struct stat_feed *f);
+	atomic_uint served;	/* opens answered */
+	atomic_bool stop;
+	int error;		/* errno of what failed in the thread, 0 */
+	pthread_t thread;
+};
+
+/*
+ * Answers until stopped, also after an error (recorded in f->error), so
+ * that a reader is never left blocked in open().
+ */
+static void *stat_feed_run(void *arg)
+{
+	struct stat_feed *f = arg;
+	const struct timespec pause = { 0, 100 * 1000 };
+
+	while (!atomic_load(&f->stop)) {
+		unsigned n = atomic_load(&f->served);
+		size_t i = n < f->ntexts ? n : f->ntexts - 1;
+		size_t len = strlen(f->texts[i]);
+		int fd = open(f->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != ENXIO && !f->error)	/* ENXIO: no reader yet */
+				f->error = errno;
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (n < FEED_MAX && f->hooks[n])
+			f->hooks[n](f);
+		if (write(fd, f->texts[i], len) != (ssize_t)len ||
+		    mkfifo(f->next, 0644) < 0 || rename(f->next, f->path) < 0)
+			f->error = f->error ? f->error : errno ? errno : EIO;
+		close(fd);
+		atomic_fetch_add(&f->served, 1);
+	}
+	return NULL;
+}
+
+/* Makes PID/stat a FIFO answered with one stat line per starttime given. */
+static void stat_feed_start(struct stat_feed *f, const struct tree *t, pid_t pid,
+			    const unsigned long long *starttimes, size_t n)
+{
+	assert_true(n > 0 && n <= FEED_MAX);
+	memset(f, 0, sizeof(*f));
+	f->t = t;
+	f->pid = pid;
+	f->ntexts = n;
+	for (size_t i = 0; i < n; i++)
+		format_stat(f->texts[i], sizeof(f->texts[i]), pid, "qemu-system-x86",
+			    starttimes[i]);
+	tree_path(t, f->path, sizeof(f->path), "%d/stat", (int)pid);
+	tree_path(t, f->next, sizeof(f->next), "%d/stat.next", (int)pid);
+	assert_int_equal(mkfifo(f->path, 0644), 0);
+}
+
+static void stat_feed_go(struct stat_feed *f)
+{
+	assert_int_equal(pthread_create(&f->thread, NULL, stat_feed_run, f), 0);
+}
+
+/* Stops the thread; returns how many reads of stat it answered. */
+static unsigned stat_feed_stop(struct stat_feed *f)
+{
+	atomic_store(&f->stop, true);
+	assert_int_equal(pthread_join(f->thread, NULL), 0);
+	assert_int_equal(f->error, 0);
+	return atomic_load(&f->served);
+}
+
+/* A VMM at pid with a kvm-vm and two vCPU stats fds, and a FIFO stat. */
+static void add_fed_vmm(const struct tree *t, pid_t pid, struct stat_feed *f,
+			const unsigned long long *starttimes, size_t n)
+{
+	char rel[32];
+
+	snprintf(rel, sizeof(rel), "%d", (int)pid);
+	add_dir(t, rel);
+	snprintf(rel, sizeof(rel), "%d/fd", (int)pid);
+	add_dir(t, rel);
+	add_cmdline(t, pid, CMD("qemu\0-name\0fed\0"));
+	add_fd(t, pid, 3, "anon_inode:kvm-vm");
+	add_fd(t, pid, 4, "anon_inode:kvm-vcpu-stats:0");
+	add_fd(t, pid, 5, "anon_inode:kvm-vcpu-stats:1");
+	stat_feed_start(f, t, pid, starttimes, n);
+}
+
+static void remove_rel(struct stat_feed *f, const char *rel, bool dir)
+{
+	char path[PATH_MAX];
+
+	tree_path(f->t, path, sizeof(path), "%d/%s", (int)f->pid, rel);
+	if ((dir ? rmdir(path) : unlink(path)) < 0)
+		f->error = errno;
+}
+
+/* The process closes its fds (exits: the kernel closes them first). */
+static void close_fds(struct stat_feed *f)
+{
+	remove_rel(f, "fd/3", false);
+	remove_rel(f, "fd/4", false);
+	remove_rel(f, "fd/5", false);
+}
+
+/* ... and is reaped: no fd directory any more. */
+static void reap_fds(struct stat_feed *f)
+{
+	close_fds(f);
+	remove_rel(f, "fd", true);
+}
+
+static void drop_cmdline(struct stat_feed *f)
+{
+	remove_rel(f, "cmdline", false);
+}
+
+/* The same process read twice: reported (the FIFO itself is no change). */
+static void test_fed_stat_control(void **state)
+{
+	static const unsigned long long st[] = { 7 };
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	struct stat_feed f;
+	int r;
+
+	add_fed_vmm(t, 800, &f, st, 1);
+	stat_feed_go(&f);
+	r = discover_process(t->root, 800, &p);
+	assert_int_equal(stat_feed_stop(&f), 2);	/* before and after the fds */
+	assert_int_equal(r, 1);
+	assert_int_equal(p->starttime, 7);
+	assert_int_equal(p->nfds, 3);
+	assert_string_equal(p->name, "fed");
+	discover_proc_free(p);
+}
+
+/*
+ * The VMM exits and its pid goes to another process while its fds are
+ * listed: stat reads another starttime afterwards. The fds may be the new
+ * process's, so the VMM is gone, not reported with them.
+ */
+static void test_pid_reused_during_listing(void **state)
+{
+	static const unsigned long long st[] = { 7, 8 };
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	struct discover_stats stats;
+	struct seen seen = { 0 };
+	struct stat_feed f;
+	char path[PATH_MAX];
+	int before = count_self_fds(), r;
+
+	add_fed_vmm(t, 800, &f, st, 2);
+	stat_feed_go(&f);
+	r = discover_process(t->root, 800, &p);
+	assert_int_equal(stat_feed_stop(&f), 2);
+	assert_int_equal(r, -ESRCH);
+	assert_null(p);
+
+	/* In a scan: skipped and counted, the other VMM still reported. */
+	add_qemu(t, 100);
+	tree_path(t, path, sizeof(path), "800/stat");
+	assert_int_equal(unlink(path), 0);
+	stat_feed_start(&f, t, 800, st, 2);
+	stat_feed_go(&f);
+	r = discover_scan(t->root, record, &seen, &stats);
+	assert_int_equal(stat_feed_stop(&f), 2);
+	assert_int_equal(r, 1);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.pids[0], 100);
+	assert_int_equal(stats.scanned, 2);
+	assert_int_equal(stats.vanished, 1);
+	assert_int_equal(stats.denied, 0);
+	assert_int_equal(count_self_fds(), before);
+}
+
+/* The VMM is reaped between its stat and its fd listing. */
+static void test_reaped_before_fd_listing(void **state)
+{
+	static const unsigned long long st[] = { 7 };
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	struct stat_feed f;
+	int r;
+
+	add_fed_vmm(t, 800, &f, st, 1);
+	f.hooks[0] = reap_fds;
+	stat_feed_go(&f);
+	r = discover_process(t->root, 800, &p);
+	assert_int_equal(stat_feed_stop(&f), 1);
+	assert_int_equal(r, -ESRCH);
+	assert_null(p);
+}
+
+/* It closes its KVM fds (exits) before they are listed: no VMM any more. */
+static void test_fds_closed_before_listing(void **state)
+{
+	static const unsigned long long st[] = { 7 };
+	struct tree *t = *state;
+	struct discover_proc *p = (struct discover_proc *)0x1;
+	struct stat_feed f;
+	int r;
+
+	add_fed_vmm(t, 800, &f, st, 1);
+	f.hooks[0] = close_fds;
+	stat_feed_go(&f);
+	r = discover_process(t->root, 800, &p);
+	assert_int_equal(stat_feed_stop(&f), 1);
+	assert_int_equal(r, 0);
+	assert_ptr_equal(p, (struct discover_proc *)0x1);	/* untouched */
+}
+
+/* It is gone after its fds were listed, before its cmdline is read. */
+static void test_gone_before_cmdline(void **state)
+{
+	static const unsigned long long st[] = { 7 };
+	struct tree *t = *state;
+	struct discover_proc *p = NULL;
+	struct stat_feed f;
+	int r;
+
+	add_fed_vmm(t, 800, &f, st, 1);
+	f.hooks[1] = drop_cmdline;
+	stat_feed_go(&f);
+	r = discover_process(t->root, 800, &p);
+	assert_int_equal(stat_feed_stop(&f), 2);
+	assert_int_equal(r, -ESRCH);
+	assert_null(p);
+}
+
+/*
+ * Processes come and go while scans run: a thread keeps creating a VMM
+ * (dir, stat, cmdline, fd dir, then its fds, as a process opens them) and
+ * a plain process, and removing them the way the kernel does (fds closed
+ * first, then the fd dir, cmdline and stat, then the dir), while the
+ * stable VMM opens and closes other fds. Files appear by rename(), whole,
+ * as /proc's do. Whatever step a scan meets them at, it never fails,
+ * always reports the stable VMM with exactly its KVM fds (an fd closed
+ * between the listing and its readlink is skipped, not taken for the
+ * process's exit), and the transient one with at most its fds.
+ */
+struct churn {
+	const struct tree *t;
+	atomic_bool stop;
+	atomic_ulong cycles;
+	int error;
+};
+
+static void churn_write(struct churn *c, pid_t pid, const char *name,
+			const void *data, size_t len)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	int fd;
+
+	tree_path(c->t, tmp, sizeof(tmp), "%d/.%s.tmp", (int)pid, name);
+	tree_path(c->t, path, sizeof(path), "%d/%s", (int)pid, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0 ||
+	    rename(tmp, path) < 0)
+		c->error = errno ? errno : EIO;
+}
+
+static void churn_op(struct churn *c, int r)
+{
+	if (r < 0 && !c->error)
+		c->error = errno;
+}
+
+static void *churn_run(void *arg)
+{
+	static const char *const links[] = {
+		"anon_inode:kvm-vm", "anon_inode:kvm-vcpu-stats:0",
+		"anon_inode:kvm-vcpu-stats:1",
+	};
+	struct churn *c = arg;
+	char path[PATH_MAX], line[1024];
+	unsigned long long starttime = 1000;
+
+	while (!atomic_load(&c->stop) && !c->error) {
+		for (pid_t pid = 700; pid <= 701; pid++) {
+			bool vmm = pid == 700;
+
+			tree_path(c->t, path, sizeof(path), "%d", (int)pid);
+			churn_op(c, mkdir(path, 0755));
+			format_stat(line, sizeof(line), pid, vmm ? "qemu" : "sh", ++starttime);
+			churn_write(c, pid, "stat", line, strlen(line));
+			churn_write(c, pid, "cmdline", CMD("qemu\0-name\0transient\0"));
+			tree_path(c->t, path, sizeof(path), "%d/fd", (int)pid);
+			churn_op(c, mkdir(path, 0755));
+			for (int i = 0; vmm && i < 3; i++) {
+				tree_path(c->t, path, sizeof(path), "%d/fd/%d", (int)pid, 3 + i);
+				churn_op(c, symlink(links[i], path));
+			}
+		}
+		for (pid_t pid = 700; pid <= 701; pid++) {
+			for (int i = 0; pid == 700 && i < 3; i++) {
+				tree_path(c->t, path, sizeof(path), "%d/fd/%d", (int)pid, 3 + i);
+				churn_op(c, unlink(path));
+			}
+			tree_path(c->t, path, sizeof(path), "%d/fd", (int)pid);
+			churn_op(c, rmdir(path));
+			tree_path(c->t, path, sizeof(path), "%d/cmdline", (int)pid);
+			churn_op(c, unlink(path));
+			tree_path(c->t, path, sizeof(path), "%d/stat", (int)pid);
+			churn_op(c, unlink(path));
+			tree_path(c->t, path, sizeof(path), "%d", (int)pid);
+			churn_op(c, rmdir(path));
+		}
+		/* The stable VMM opens and closes other fds meanwhile. */
+		for (int fd = 40; fd < 48; fd++) {
+			tree_path(c->t, path, sizeof(path), "100/fd/%d", fd);
+			churn_op(c, symlink("socket:[4242]", path));
+		}
+		for (int fd = 40; fd < 48; fd++) {
+			tree_path(c->t, path, sizeof(path), "100/fd/%d", fd);
+			churn_op(c, unlink(path));
+		}
+		atomic_fetch_add(&c->cycles, 1);
+	}
+	return NULL;
+}
+
+static void test_processes_come_and_go(void **state)
+{
+	struct tree *t = *state;
+	struct churn c = { .t = t };
+	unsigned long found_transient = 0, vanished = 0, scans = 0;
+	int before = count_self_fds();
+	time_t deadline = time(NULL) + 30;
+	const char *bad = NULL;
+	pthread_t thread;
+
+	add_qemu(t, 100);
+	add_other(t, 200);
+	assert_int_equal(pthread_create(&thread, NULL, churn_run, &c), 0);
+	while (!bad && (found_transient < 50 || vanished < 50 || scans < 2000) &&
+	       time(NULL) < deadline && !c.error) {
+		struct discover_stats stats;
+		struct seen seen = { 0 };
+		size_t nfds = 0;
+		int r = discover_scan(t->root, record, &seen, &stats);
+
+		scans++;
+		if (r < 0)
+			bad = "the scan failed";
+		else if (!seen_pid(&seen, 100, &nfds) || nfds != 10)
+			bad = "the stable VMM was missed or its fds miscounted";
+		else if (r > 2 || seen.n != (size_t)r || seen_pid(&seen, 701, NULL))
+			bad = "the scan found what is no VMM";
+		else if (stats.denied != 0)
+			bad = "a vanished process was counted as denied";
+		else if (seen_pid(&seen, 700, &nfds) && (nfds < 1 || nfds > 3))
+			bad = "the transient VMM was reported with fds it never had";
+		else if (seen_pid(&seen, 700, NULL))
+			found_transient++;
+		vanished += stats.vanished;
+	}
+	atomic_store(&c.stop, true);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(c.error, 0);
+	fprintf(stderr, "%lu scans, %lu churn cycles: the transient VMM seen %lu "
+		"times, %lu vanished mid-read\n", scans, atomic_load(&c.cycles),
+		found_transient, vanished);
+	if (bad)
+		fail_msg("scan %lu: %s", scans, bad);
+	/* Both sides of the race were met, often. */
+	assert_true(found_transient >= 50 && vanished >= 50 && scans >= 2000);
+	assert_int_equal(count_self_fds(), before);
 }
 
 static void test_bad_arguments(void **state)
@@ -840,6 +1245,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_stops, setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_vanished, setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_fed_stat_control, setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_pid_reused_during_listing, setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_reaped_before_fd_listing, setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_fds_closed_before_listing, setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_gone_before_cmdline, setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_processes_come_and_go, setup,
+						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_denied, setup, tree_teardown),
