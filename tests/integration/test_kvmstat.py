@@ -8,6 +8,7 @@ compared for equality; exits of other kinds are not (KVM_STATS_FACTS.md).
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -347,8 +348,12 @@ def test_unprivileged_user_is_told_what_is_missing(testvm):
     testvm("--mmio", 1, name="rootvm")
     result = run_kvmstat(1, 1, user=65534)
     assert result.returncode == 1
-    assert "not root and without CAP_SYS_PTRACE" in result.stderr
-    assert "setcap cap_sys_ptrace,cap_dac_read_search+ep" in result.stderr
+    assert result.stdout == ""
+    # One line, exactly: what is missing and the command that grants it.
+    assert re.fullmatch(r"kvmstat: [1-9]\d* processes could not be inspected: not root and "
+                        r"without CAP_SYS_PTRACE\. Run as root, or grant it: setcap "
+                        r"cap_sys_ptrace,cap_dac_read_search\+ep " + re.escape(KVMSTAT) + "\n",
+                        result.stderr), result.stderr
 
 
 def test_unselected_vms_are_not_touched(testvm, follower):

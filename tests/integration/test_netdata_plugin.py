@@ -391,8 +391,9 @@ def test_without_privilege_it_disables_itself(plugin):
     out = p.proc.stdout.read()
     assert out.strip() == "DISABLE"
     err = p.proc.stderr.read()
-    assert "CAP_SYS_PTRACE is missing" in err
-    assert "setcap cap_sys_ptrace,cap_dac_read_search+ep" in err
+    assert err == ("kvm_stats.plugin: CAP_SYS_PTRACE is missing, so the VMMs' stats fds "
+                   "cannot be read. Grant it: setcap cap_sys_ptrace,cap_dac_read_search+ep "
+                   f"{PLUGIN}\n")
 
 
 def test_bad_config_names_the_setting_and_line(plugin):
