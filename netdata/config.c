@@ -2,22 +2,38 @@
  * config.c: kvm_stats.conf -> struct plugin_config.
  *
  * inih (Debian's libinih) splits the text into sections and "name = value"
- * settings and calls on_setting() for each; this file checks every value,
- * keeps the first bad one for the message, and never prints: the plugin's
- * main() says what is wrong, because only it talks to Netdata.
+ * settings and calls on_setting() for each; this file hands it the lines
+ * (read_line()), checks every value, keeps the first error with its line
+ * for the message, and never prints: the plugin's main() says what is
+ * wrong, because only it talks to Netdata.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 
-/* What one parse carries through inih's handler. */
+/*
+ * What one parse carries through inih. inih reads lines through
+ * read_line(), so this file knows which line inih is on: a message names
+ * the line it is about, even when inih's own count would not (inih reports
+ * only its first bad line, and cuts a line longer than its buffer into
+ * several).
+ */
 struct parse_state {
 	struct plugin_config *cfg;
-	char error[256];	/* the first bad setting, for the message */
+	const char *text;	/* the text variant: what is left of it */
+	FILE *file;		/* the file variant */
+	char *buf;		/* getline()'s buffer for the file */
+	size_t bufsize;
+	int line;		/* the line inih has, from 1 */
+	int error_line;		/* the first line with an error, 0 none */
+	int error;		/* its -errno: -EINVAL, -ENOMEM, -EIO */
+	char message[1024];	/* and what is wrong with it */
 };
 
 static int parse_bool(const char *v, bool *ret)
@@ -93,12 +109,12 @@ static int add_qmp(struct plugin_config *cfg, const char *value)
 		return -EINVAL;
 	cfg->qmp[cfg->nqmp] = strdup(value);
 	if (!cfg->qmp[cfg->nqmp])
-		return -EINVAL;
+		return -ENOMEM;
 	cfg->nqmp++;
 	return 0;
 }
 
-/* One setting of [kvm_stats]: 0, -EINVAL for a bad value, -ENOENT unknown. */
+/* One setting of [kvm_stats]: 0, -EINVAL for a bad value, -ENOENT unknown, -ENOMEM. */
 static int apply(struct plugin_config *cfg, const char *name, const char *value)
 {
 	if (strcmp(name, "update every") == 0)
@@ -124,6 +140,28 @@ static int apply(struct plugin_config *cfg, const char *name, const char *value)
 	return -ENOENT;
 }
 
+/*
+ * Records the first error: its line, -errno and message. Control bytes of
+ * the message (from the text) become '?': it is printed as one log line.
+ */
+__attribute__((format(printf, 3, 4)))
+static void fail(struct parse_state *st, int error, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st->error_line != 0)
+		return;
+	st->error_line = st->line;
+	st->error = error;
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	for (char *c = st->message; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	}
+}
+
 /* inih's handler: 1 when the setting is good, 0 when not. */
 static int on_setting(void *user, const char *section, const char *name,
 		      const char *value)
@@ -131,30 +169,109 @@ static int on_setting(void *user, const char *section, const char *name,
 	struct parse_state *st = user;
 	int r = strcmp(section, "kvm_stats") == 0 ? apply(st->cfg, name, value) : -ENOENT;
 
-	if (r < 0 && st->error[0] == '\0')
-		snprintf(st->error, sizeof(st->error),
-			 r == -ENOENT ? "unknown setting '%s' in [%s]" :
-					"bad value for '%s' in [%s]: '%s'",
-			 name, section, value);
+	if (r == -ENOENT)
+		fail(st, -EINVAL, "unknown setting '%s' in [%s]", name, section);
+	else if (r == -ENOMEM)
+		fail(st, -ENOMEM, "out of memory for '%s'", name);
+	else if (r < 0)
+		fail(st, -EINVAL, "bad value for '%s' in [%s]: '%s'", name, section, value);
 	return r >= 0;
 }
 
-/*
- * inih's result (0, the first bad line, -2 out of memory) as 0 or -errno,
- * with the message in err: "path:N: ..." for a file, "line N: ..." for text.
- */
-static int finish(const struct parse_state *st, int line, const char *path,
-		  char *err, size_t errlen)
+/* The next line of the text or file without its '\n' (*ret_len bytes), or NULL at the end. */
+static const char *next_line(struct parse_state *st, size_t *ret_len)
 {
-	const char *what = line > 0 && st->error[0] ? st->error : "cannot be read";
+	const char *p = st->text, *nl;
+	ssize_t n;
 
-	if (line == 0)
+	if (!st->file) {
+		if (*p == '\0')
+			return NULL;
+		nl = strchr(p, '\n');
+		*ret_len = nl ? (size_t)(nl - p) : strlen(p);
+		st->text = nl ? nl + 1 : p + *ret_len;
+		return p;
+	}
+	n = getline(&st->buf, &st->bufsize, st->file);
+	if (n < 0) {
+		if (ferror(st->file)) {
+			int e = errno ? errno : EIO;
+
+			st->line++;
+			fail(st, e == ENOMEM ? -ENOMEM : -EIO, "cannot be read: %s", strerror(e));
+		}
+		return NULL;
+	}
+	*ret_len = (size_t)n - (n > 0 && st->buf[n - 1] == '\n');
+	return st->buf;
+}
+
+/* A comment line: ';' or '#' after blanks, as inih sees it. */
+static bool is_comment(const char *p, size_t len)
+{
+	while (len > 0 && isspace((unsigned char)*p)) {
+		p++;
+		len--;
+	}
+	return len > 0 && (*p == ';' || *p == '#');
+}
+
+/*
+ * inih's reader: one whole line per call, into inih's buffer of size
+ * bytes. A line that does not fit would reach inih in pieces, each read as
+ * a line of its own (the tail of a long comment as a setting): a comment is
+ * cut, any other line refused. So is a NUL byte, which would end the line
+ * early for inih.
+ */
+static char *read_line(char *str, int size, void *stream)
+{
+	struct parse_state *st = stream;
+	size_t len = 0;
+	const char *p = next_line(st, &len);
+
+	if (!p || size < 1)
+		return NULL;
+	st->line++;
+	if (memchr(p, '\0', len)) {
+		fail(st, -EINVAL, "holds a NUL byte");
+		len = 0;
+	} else if (len >= (size_t)size && is_comment(p, len)) {
+		len = (size_t)size - 1;
+	} else if (len >= (size_t)size) {
+		fail(st, -EINVAL, "longer than %d bytes", size - 1);
+		len = 0;
+	}
+	memcpy(str, p, len);
+	str[len] = '\0';
+	return str;
+}
+
+/*
+ * Runs inih over the text or file of st: 0, or the first error as -errno
+ * with the message in err, "path:N: ..." for a file, "line N: ..." for text.
+ * inih's result is 0, its first bad line, or -2 out of memory: a bad line
+ * before the first st knows of is one inih could not split (no '=' or ':',
+ * no ']').
+ */
+static int parse(struct parse_state *st, const char *path, char *err, size_t errlen)
+{
+	int line = ini_parse_stream(read_line, st, on_setting, st);
+
+	if (line == -2) {
+		st->error_line = 0;
+		fail(st, -ENOMEM, "out of memory");
+	} else if (line > 0 && (st->error_line == 0 || line < st->error_line)) {
+		st->error_line = 0;
+		st->line = line;
+		fail(st, -EINVAL, "not a 'name = value' setting or a '[section]'");
+	}
+	if (st->error_line == 0)
 		return 0;
 	if (path)
-		snprintf(err, errlen, "%s:%d: %s", path, line, what);
+		snprintf(err, errlen, "%s:%d: %s", path, st->error_line, st->message);
 	else
-		snprintf(err, errlen, "line %d: %s", line, what);
-	return line == -2 ? -ENOMEM : -EINVAL;
+		snprintf(err, errlen, "line %d: %s", st->error_line, st->message);
+	return st->error;
 }
 
 void plugin_config_defaults(struct plugin_config *cfg, int update_every)
@@ -185,23 +302,24 @@ void plugin_config_done(struct plugin_config *cfg)
 int plugin_config_parse_string(const char *text, struct plugin_config *cfg,
 			       char *err, size_t errlen)
 {
-	struct parse_state st = { .cfg = cfg };
+	struct parse_state st = { .cfg = cfg, .text = text };
 
-	return finish(&st, ini_parse_string(text, on_setting, &st), NULL, err, errlen);
+	return parse(&st, NULL, err, errlen);
 }
 
 int plugin_config_parse_file(const char *path, struct plugin_config *cfg,
 			     char *err, size_t errlen)
 {
 	struct parse_state st = { .cfg = cfg };
-	FILE *f = fopen(path, "re");
-	int line;
+	int r;
 
-	if (!f)
+	st.file = fopen(path, "re");
+	if (!st.file)
 		return -errno;
-	line = ini_parse_file(f, on_setting, &st);
-	fclose(f);
-	return finish(&st, line, path, err, errlen);
+	r = parse(&st, path, err, errlen);
+	free(st.buf);
+	fclose(st.file);
+	return r;
 }
 
 int plugin_config_update_every(const char *value, int *ret)

@@ -36,16 +36,18 @@ void plugin_config_done(struct plugin_config *cfg);
 
 /*
  * Applies the settings of text over what cfg holds (plugin_config_defaults()
- * first). 0 when every line is good. -EINVAL on a bad or unknown setting or
- * a line that is not one: err gets "line N: " and what is wrong with the
- * first such line, naming the setting. -ENOMEM. Either way cfg keeps what
- * was applied, for plugin_config_done().
+ * first). 0 when every line is good, err untouched. On the first bad line
+ * err gets "line N: " and what is wrong, naming the setting, and the result
+ * is -EINVAL (a bad value, an unknown setting, a line that is none, one
+ * longer than inih's buffer that is no comment) or -ENOMEM. The lines after
+ * it are still applied; cfg keeps them all for plugin_config_done().
  */
 int plugin_config_parse_string(const char *text, struct plugin_config *cfg,
 			       char *err, size_t errlen);
 
 /*
- * The same for the file at path; err starts "path:N: " instead. -errno of
+ * The same for the file at path; err starts "path:N: " instead, and a file
+ * that cannot be read is -EIO, one holding a NUL byte -EINVAL. -errno of
  * fopen() when it cannot be opened (-ENOENT: no such file), err untouched.
  */
 int plugin_config_parse_file(const char *path, struct plugin_config *cfg,

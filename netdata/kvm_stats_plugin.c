@@ -97,7 +97,7 @@ static int config_load(struct plugin_config *cfg)
 		r = plugin_config_parse_file(path, cfg, err, sizeof(err));
 		if (r == 0)
 			return 0;
-		if (r == -EINVAL || r == -ENOMEM) {
+		if (r == -EINVAL || r == -ENOMEM || r == -EIO) {
 			fprintf(stderr, "kvm_stats.plugin: %s\n", err);
 			return -EINVAL;
 		}

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ini.h>
+
 #include "../../netdata/config.h"
 #include "kvmstats.h"
 #include "tree.h"
@@ -300,6 +302,102 @@ static void test_first_error_named(void **state)
 	plugin_config_done(&cfg);
 }
 
+/*
+ * A line inih cannot split is named as such, and the line named is always
+ * the first bad one, whatever kind: inih reports only its first bad line,
+ * which is not the one the first bad value was on when a syntax error came
+ * first (fuzz_netdata_config-syntax-error-then-*).
+ */
+static void test_syntax_errors(void **state)
+{
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(parse("[kvm_stats]\nhistograms\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: not a 'name = value' setting or a '[section]'");
+	plugin_config_done(&cfg);
+	assert_int_equal(parse("[kvm_stats\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 1: not a 'name = value' setting or a '[section]'");
+	plugin_config_done(&cfg);
+	assert_int_equal(parse("[kvm_stats]\nx\ndebugfs=2\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: not a 'name = value' setting or a '[section]'");
+	plugin_config_done(&cfg);
+	assert_int_equal(parse("x\na=b\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 1: not a 'name = value' setting or a '[section]'");
+	plugin_config_done(&cfg);
+	assert_int_equal(parse("[kvm_stats]\ndebugfs=2\nx\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: bad value for 'debugfs' in [kvm_stats]: '2'");
+	plugin_config_done(&cfg);
+}
+
+/*
+ * inih reads a line into a buffer of INI_MAX_LINE bytes and takes what did
+ * not fit as the next line: the tail of a long comment became a setting
+ * (fuzz_netdata_config-long-line-split). A long comment is now cut, any
+ * other long line refused, and lines are counted as they are in the file.
+ */
+static void test_long_lines(void **state)
+{
+	struct plugin_config cfg;
+	char text[4096], err[ERRLEN], want[ERRLEN];
+	const int max = INI_MAX_LINE - 1;
+
+	(void)state;
+	snprintf(text, sizeof(text), "[kvm_stats]\n# %.*s debugfs = no\nhistograms = maybe\n",
+		 max - 2, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+		 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+		 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+	assert_int_equal(parse(text, &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 3: bad value for 'histograms' in [kvm_stats]: 'maybe'");
+	assert_true(cfg.debugfs);
+	plugin_config_done(&cfg);
+
+	/* An indented comment is a comment too. */
+	snprintf(text, sizeof(text), "[kvm_stats]\n\t; %*s debugfs = no\n", max, "z");
+	assert_accepted(text, &cfg);
+	assert_true(cfg.debugfs);
+	plugin_config_done(&cfg);
+
+	/* A setting of max bytes fits; one more byte does not. */
+	snprintf(text, sizeof(text), "[kvm_stats]\ninclude vm = %0*d\n", max - 13, 7);
+	assert_int_equal((int)strlen(strchr(text, '\n') + 1), max + 1);
+	assert_accepted(text, &cfg);
+	plugin_config_done(&cfg);
+	snprintf(text, sizeof(text), "[kvm_stats]\ninclude vm = %0*d\ndebugfs = 2\n", max - 12, 7);
+	assert_int_equal(parse(text, &cfg, err), -EINVAL);
+	snprintf(want, sizeof(want), "line 2: longer than %d bytes", max);
+	assert_string_equal(err, want);
+	assert_null(cfg.vms);
+	plugin_config_done(&cfg);
+
+	/* A long value that is cut would be another value: refused. */
+	snprintf(text, sizeof(text), "[kvm_stats]\nqmp socket = /run/%0*d.qmp\n", 3000, 1);
+	assert_int_equal(parse(text, &cfg, err), -EINVAL);
+	assert_string_equal(err, want);
+	assert_int_equal(cfg.nqmp, 0);
+	plugin_config_done(&cfg);
+}
+
+/* Control bytes of the text reach the message as '?': it is one log line. */
+static void test_control_bytes(void **state)
+{
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(parse("[kvm_stats]\nhistograms = a\x1b[2Jb\rc\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: bad value for 'histograms' in [kvm_stats]: 'a?[2Jb?c'");
+	plugin_config_done(&cfg);
+	assert_int_equal(parse("\x01=", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 1: unknown setting '?' in []");
+	plugin_config_done(&cfg);
+	/* Other bytes (UTF-8) are kept. */
+	assert_int_equal(parse("[kvm_stats]\ndebugfs = s\xc3\xbbr\n", &cfg, err), -EINVAL);
+	assert_string_equal(err, "line 2: bad value for 'debugfs' in [kvm_stats]: 's\xc3\xbbr'");
+	plugin_config_done(&cfg);
+}
+
 /* inih: "name: value", ';' inline comments, continued lines, CRLF, a BOM. */
 static void test_syntax_forms(void **state)
 {
@@ -397,6 +495,29 @@ static void test_file(void **state)
 	plugin_config_done(&cfg);
 }
 
+/* A NUL byte would end the line early for inih: refused. A directory cannot be read. */
+static void test_file_odd(void **state)
+{
+	const struct tree *t = *state;
+	struct plugin_config cfg;
+	char path[256], err[ERRLEN], want[ERRLEN + 300];
+	static const char nul[] = "[kvm_stats]\ndebugfs = yes\0 no\n";
+
+	tree_path(t, path, sizeof(path), "kvm_stats.conf");
+	tree_write(path, nul, sizeof(nul) - 1);
+	plugin_config_defaults(&cfg, 1);
+	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: holds a NUL byte", path);
+	assert_string_equal(err, want);
+	plugin_config_done(&cfg);
+
+	plugin_config_defaults(&cfg, 1);
+	assert_int_equal(plugin_config_parse_file(t->root, &cfg, err, sizeof(err)), -EIO);
+	snprintf(want, sizeof(want), "%s:1: cannot be read: %s", t->root, strerror(EISDIR));
+	assert_string_equal(err, want);
+	plugin_config_done(&cfg);
+}
+
 /* A short err buffer gets a cut message, never an overflow; none at all is fine. */
 static void test_short_err(void **state)
 {
@@ -447,10 +568,14 @@ int main(void)
 		cmocka_unit_test(test_bad_value_message),
 		cmocka_unit_test(test_unknown_settings),
 		cmocka_unit_test(test_first_error_named),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_control_bytes),
 		cmocka_unit_test(test_syntax_forms),
 		cmocka_unit_test(test_qmp_limit),
 		cmocka_unit_test(test_many_entries),
 		cmocka_unit_test_setup_teardown(test_file, setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_file_odd, setup, tree_teardown),
 		cmocka_unit_test(test_short_err),
 		cmocka_unit_test(test_update_every),
 	};
