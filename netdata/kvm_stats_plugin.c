@@ -480,6 +480,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kvm_stats.plugin [update_every (1-3600)]\n");
 		return 1;
 	}
+	/* Keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH only, before anything. */
+	r = priv_probe(&priv);
+	if (r >= 0)
+		r = priv_restrict();
+	if (r < 0) {
+		status = disable("cannot drop capabilities: %s", strerror(-r));
+		goto out;
+	}
+	/*
+	 * The configuration is read with no capability effective: its path
+	 * comes from the environment, and CAP_DAC_READ_SEARCH would open
+	 * any file there, whose lines the error message quotes.
+	 */
 	plugin_config_defaults(&p.cfg, update_every);
 	if (config_load(&p.cfg) < 0) {
 		status = disable("%s", "fix the configuration and restart Netdata");
@@ -494,14 +507,6 @@ int main(int argc, char **argv)
 	};
 	memcpy(p.lopt.vcpu_groups, p.cfg.vcpu_groups, sizeof(p.lopt.vcpu_groups));
 
-	/* Keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH only, before anything. */
-	r = priv_probe(&priv);
-	if (r >= 0)
-		r = priv_restrict();
-	if (r < 0) {
-		status = disable("cannot drop capabilities: %s", strerror(-r));
-		goto out;
-	}
 	status = check_system(&priv, &p.cfg, &sources.no_fds);
 	if (status != 0)
 		goto out;
