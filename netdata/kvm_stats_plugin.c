@@ -81,13 +81,15 @@ static uint64_t now_usec(void)
 
 /*
  * The user's file, else the stock one, else the defaults (config.c reads
- * them). Returns 0, or -EINVAL with the message printed.
+ * them). Returns 0, or -EINVAL with the message printed. A file that is
+ * there but cannot be opened (one only root may read) is reported, then
+ * skipped like an absent one.
  */
 static int config_load(struct plugin_config *cfg)
 {
 	const char *dirs[] = { getenv("NETDATA_USER_CONFIG_DIR"),
 			       getenv("NETDATA_STOCK_CONFIG_DIR") };
-	char path[PATH_MAX], err[PATH_MAX + 320];
+	char path[PATH_MAX], err[PATH_MAX + 1100];	/* config.c: up to 1 KiB after it */
 	int r;
 
 	for (size_t i = 0; i < 2; i++) {
@@ -101,7 +103,9 @@ static int config_load(struct plugin_config *cfg)
 			fprintf(stderr, "kvm_stats.plugin: %s\n", err);
 			return -EINVAL;
 		}
-		/* not opened: no such file here */
+		if (r != -ENOENT)
+			fprintf(stderr, "kvm_stats.plugin: %s cannot be opened (%s): "
+				"its settings are ignored\n", path, strerror(-r));
 	}
 	return 0;
 }
