@@ -278,15 +278,21 @@ def expected_label(name):
     return "".join(out)
 
 
-def charts_of_pid(p, pid):
-    """The charts labelled vm_pid=pid, in one pass over what p printed."""
-    charts, chart = set(), None
+def all_labels(p):
+    """chart id -> its labels, in one pass over what p printed (labels()
+    reads every line once per chart: too slow for every chart of a host)."""
+    labels, chart = {}, None
     for w in p.words():
         if w[0] == "CHART":
             chart = w[1]
-        elif w[0] == "CLABEL" and w[1] == "vm_pid" and w[2] == str(pid):
-            charts.add(chart)
-    return charts
+        elif w[0] == "CLABEL":
+            labels.setdefault(chart, {})[w[1]] = w[2]
+    return labels
+
+
+def charts_of_pid(p, pid):
+    """The charts labelled vm_pid=pid."""
+    return {c for c, labels in all_labels(p).items() if labels.get("vm_pid") == str(pid)}
 
 
 def assert_protocol_intact(p):
@@ -312,8 +318,9 @@ def test_hostile_vm_name_adds_no_protocol_line(testvm, plugin, name):
     assert type_ids in ({expected_type_id(name)}, {f"{expected_type_id(name)}_{vm.pid}"})
     type_id = type_ids.pop()
     assert f"{type_id}.exits" in mine and f"{type_id}.vcpu0_exits" in mine
+    labels = all_labels(p)
     for chart in mine:
-        assert p.labels(chart)["vm_name"] == expected_label(name), chart
+        assert labels[chart]["vm_name"] == expected_label(name), chart
     values = p.last_values()
     assert values[f"{type_id}.exits"]["mmio_exits"] == sum(c["mmio"] for c in truth) == 2 * k
     assert values[f"{type_id}.exits"]["halt_exits"] == sum(c["hlt"] for c in truth) == 2
@@ -332,10 +339,11 @@ def test_names_that_look_alike_get_their_own_charts(testvm, plugin):
             k += 1
             vms[testvm("--mmio", k, name=name)] = (plain, k)
     p = plugin()
-    p.read_until(lambda p: len({p.labels(c).get("vm_pid") for c in p.charts()
+    p.read_until(lambda p: len({labels["vm_pid"] for c, labels in all_labels(p).items()
                                 if c.endswith(".exits")} & {str(v.pid) for v in vms}) == 5)
     assert_protocol_intact(p)
-    exits = {p.labels(c)["vm_pid"]: c.split(".")[0] for c in p.charts() if c.endswith(".exits")}
+    exits = {labels["vm_pid"]: c.split(".")[0] for c, labels in all_labels(p).items()
+             if c.endswith(".exits")}
     values = p.last_values()
     for plain in groups:
         mine = {vm: exits[str(vm.pid)] for vm, (g, _) in vms.items() if g == plain}
