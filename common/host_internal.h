@@ -35,6 +35,7 @@ struct kvmstats_host {
 	struct host_pending *pending;	/* VM creators to look at again */
 	size_t npending;
 	size_t held, max_fds;	/* stats fds held, and the most we take */
+	size_t fd_room;		/* this rescan's cap: max_fds, or less near RLIMIT_NOFILE */
 	struct statsfd_batch batch;	/* what host_sample() reads */
 	bool batch_stale;	/* the table changed since batch was built */
 	uint64_t generation;

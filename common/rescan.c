@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,7 +145,7 @@ static int take_stats_fd(struct kvmstats_host *host, struct kvmstats_vm *vm,
 {
 	int fd, r;
 
-	if (host->held >= host->max_fds)
+	if (host->held >= host->fd_room)
 		return -EMFILE;
 	fd = acquire_stats_fd(vm->pidfd, dfd->fd, dfd->vcpu);
 	if (fd < 0)
@@ -469,6 +470,27 @@ out:
 	return r;
 }
 
+/*
+ * How many stats fds this rescan may hold: max_fds, and fewer when the open
+ * file limit is nearer, so that listing /proc and the VMMs' pidfds (one per
+ * VM) never fail for want of an fd.
+ */
+static size_t fd_room(const struct kvmstats_host *host)
+{
+	const size_t reserve = 64;
+	struct rlimit rl;
+	size_t room = host->max_fds;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		size_t spare = rl.rlim_cur > reserve + host->nvms ?
+			       (size_t)rl.rlim_cur - reserve - host->nvms : 0;
+
+		if (spare < room)
+			room = spare;
+	}
+	return room;
+}
+
 static bool walk_due(const struct kvmstats_host *host)
 {
 	return host->uevfd < 0 || host->walked_at == 0 ||
@@ -491,6 +513,7 @@ int host_rescan(struct kvmstats_host *host,
 			return r;
 	}
 	host->generation++;
+	host->fd_room = fd_room(host);
 	host->report = &report;
 	r = walk_due(host) ? -ENOBUFS : look_around(host);
 	if (r == -ENOBUFS)
