@@ -592,6 +592,12 @@ static int explain_nothing(const struct kvmstats_scan_report *rep,
 				rep->discover.denied + rep->acquire_denied, self);
 		return 1;
 	}
+	/* Before "no VM matches": a wanted VM that failed was matched. */
+	if (rep->first_error < 0) {
+		fprintf(stderr, "kvmstat: reading the VMs failed: %s\n",
+			strerror(-rep->first_error));
+		return 1;
+	}
 	if (filtered && rep->vms_without_stats == 0) {
 		fprintf(stderr, "kvmstat: no VM matches the --pid and --name given\n");
 		return 1;
@@ -602,11 +608,6 @@ static int explain_nothing(const struct kvmstats_scan_report *rep,
 			"never open one), and neither QMP (--qmp) nor debugfs (%s) "
 			"serves them: nothing to read\n", rep->vms_without_stats,
 			rep->debugfs_missing ? "not mounted or not readable" : "off");
-		return 1;
-	}
-	if (rep->first_error < 0) {
-		fprintf(stderr, "kvmstat: reading the VMs failed: %s\n",
-			strerror(-rep->first_error));
 		return 1;
 	}
 	fprintf(stderr, "kvmstat: no KVM VMs are running on this host\n");
