@@ -360,7 +360,8 @@ static int kvm_stats_read(user_data_t *ud)
 			return -1;
 		}
 	}
-	if (now >= ctx->next_rescan) {
+	/* Half an interval early is on time: read calls jitter. */
+	if (now + plugin_get_interval() / 2 >= ctx->next_rescan) {
 		rescan(ctx);
 		ctx->next_rescan = now + ctx->refresh_interval;
 	}
