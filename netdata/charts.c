@@ -437,20 +437,49 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
 	}
 }
 
+/*
+ * "SET 'id' = value\n" without printf: at 200 VMs of 4 vCPUs the plugin
+ * writes 44,000 of these a second, and vfprintf was its biggest cost.
+ * Netdata takes collected values as int64.
+ */
+static void put_set(FILE *out, const struct chart_dim *d, int64_t v)
+{
+	char line[sizeof(d->id) + 32], digits[24], *p = line, *q = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	size_t n = strlen(d->id);
+
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	p = mempcpy(p, "SET '", 5);
+	p = mempcpy(p, d->id, n);
+	p = mempcpy(p, "' = ", 4);
+	p = mempcpy(p, q, (size_t)(digits + sizeof(digits) - q));
+	*p++ = '\n';
+	fwrite_unlocked(line, 1, (size_t)(p - line), out);	/* one thread writes */
+}
+
 void chart_update(FILE *out, const char *type_id, const char *prefix,
 		  const struct chart *c, const uint64_t *const values[3],
 		  uint64_t usec)
 {
+	fputs_unlocked("BEGIN ", out);
+	fputs_unlocked(type_id, out);
+	fputc_unlocked('.', out);
+	fputs_unlocked(prefix, out);
+	fputs_unlocked(c->key, out);
 	if (usec > 0)
-		fprintf(out, "BEGIN %s.%s%s %" PRIu64 "\n", type_id, prefix, c->key, usec);
-	else
-		fprintf(out, "BEGIN %s.%s%s\n", type_id, prefix, c->key);
+		fprintf(out, " %" PRIu64, usec);
+	fputc_unlocked('\n', out);
 	for (size_t i = 0; i < c->ndims; i++) {
 		const struct chart_dim *d = &c->dims[i];
 		const uint64_t *v = values[d->source];
 
 		if (v)
-			fprintf(out, "SET '%s' = %" PRId64 "\n", d->id, (int64_t)v[d->slot]);
+			put_set(out, d, (int64_t)v[d->slot]);
 	}
-	fputs("END\n", out);
+	fputs_unlocked("END\n", out);
 }
