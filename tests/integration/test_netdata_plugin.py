@@ -117,6 +117,10 @@ class Plugin:
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+        # A plugin blocked on a full pipe finishes its write before it can
+        # see the signal, as under Netdata, which reads until the end.
+        if not self.proc.stdout.closed:
+            self.read_for(10)
         status = self.proc.wait(timeout=10)
         self.stderr = self.proc.stderr.read()
         return status
