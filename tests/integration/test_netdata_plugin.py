@@ -9,7 +9,9 @@ import select
 import shlex
 import signal
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,8 +29,8 @@ pytestmark = requires_kvm
 class Plugin:
     """A running kvm_stats.plugin and everything it printed so far."""
 
-    def __init__(self, tmp_path, config="", version="v1.37.1", user=None):
-        conf_dir = tmp_path / "netdata-conf"
+    def __init__(self, tmp_path, config="", version="v1.37.1", user=None, conf_dir=None):
+        conf_dir = conf_dir or tmp_path / "netdata-conf"
         conf_dir.mkdir(exist_ok=True)
         (conf_dir / "kvm_stats.conf").write_text("[kvm_stats]\nrescan every = 1\n" + config)
         env = dict(os.environ, NETDATA_USER_CONFIG_DIR=str(conf_dir),
@@ -414,8 +416,12 @@ def test_capabilities_of_the_running_plugin(testvm, plugin):
 
 @requires_root
 def test_without_privilege_it_disables_itself(plugin):
-    p = plugin(user=65534)
-    assert p.proc.wait(timeout=10) == 1
+    # Netdata's config directory is readable by the plugin's user; pytest's
+    # tmp_path is not (root's 0700 directories), so the config goes apart.
+    with tempfile.TemporaryDirectory(prefix="kvmstats-") as d:
+        os.chmod(d, 0o755)
+        p = plugin(user=65534, conf_dir=Path(d))
+        assert p.proc.wait(timeout=10) == 1
     out = p.proc.stdout.read()
     assert out.strip() == "DISABLE"
     err = p.proc.stderr.read()
