@@ -259,6 +259,7 @@ static int parse(struct parse_state *st, const char *path, char *err, size_t err
 
 	if (line == -2) {
 		st->error_line = 0;
+		st->line = st->line > 0 ? st->line : 1;	/* 0 would read as no error */
 		fail(st, -ENOMEM, "out of memory");
 	} else if (line > 0 && (st->error_line == 0 || line < st->error_line)) {
 		st->error_line = 0;
