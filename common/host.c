@@ -135,6 +135,11 @@ struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i)
 	return i < host->nvms ? &host->vms[i]->pub : NULL;
 }
 
+int host_reap_fd(const struct kvmstats_host *host)
+{
+	return host->epfd;
+}
+
 int host_reap(struct kvmstats_host *host)
 {
 	struct epoll_event ev[64];

@@ -599,6 +599,12 @@ int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *
 int host_reap(struct kvmstats_host *host);
 
 /*
+ * An fd that polls readable when a VMM has exited and host_reap() has
+ * something to release: for a front end that waits on other fds too.
+ */
+int host_reap_fd(const struct kvmstats_host *host);
+
+/*
  * Finds new VMMs and new vCPU stats fds of known ones and acquires them.
  * Reaps first. The first rescan walks /proc; later ones look only at the
  * processes KVM's create/destroy uevents name and at the known VMMs whose

@@ -23,6 +23,7 @@
 #include "charts.h"
 #include "config.h"
 #include "kvmstats.h"
+#include "output.h"
 
 #define CONFIG_NAME "kvm_stats.conf"
 #define DEBUGFS_KVM "/sys/kernel/debug/kvm"
@@ -38,7 +39,8 @@ struct cached_layout {
 struct plugin {
 	struct plugin_config cfg;
 	struct layout_options lopt;
-	FILE *out;
+	struct output output;
+	FILE *out;		/* output.file */
 	struct kvmstats_host *host;
 	struct cached_layout *layouts;
 	size_t nlayouts;
@@ -437,12 +439,19 @@ static void report_scan(const struct kvmstats_scan_report *rep, bool *said)
 	}
 }
 
+/* While the output waits for Netdata: release the VMs whose VMM exited. */
+static void reap(void *host)
+{
+	host_reap(host);
+}
+
 static int run(struct plugin *p)
 {
 	uint64_t step = (uint64_t)p->cfg.update_every * USEC_PER_SEC;
 	uint64_t rescan_step = (uint64_t)p->cfg.rescan_every * USEC_PER_SEC;
 	uint64_t next = now_usec(), rescan_at = next;
 	bool said[3] = { false, false, false };
+	int r;
 
 	while (!stop) {
 		uint64_t now = now_usec();
@@ -461,8 +470,11 @@ static int run(struct plugin *p)
 			return p->error;
 		for (size_t i = 0; i < host_nvms(p->host); i++)
 			update_vm(p, host_vm(p->host, i), now);
-		if (fflush(p->out) != 0)
-			return 0;	/* Netdata closed our stdout: it is stopping */
+		r = output_flush(&p->output, host_reap_fd(p->host), reap, p->host, &stop);
+		if (r == -EPIPE || r == -EINTR)
+			return 0;	/* Netdata closed our stdout, or stops us */
+		if (r < 0)
+			return r;
 
 		/* Absolute deadlines: no drift, and no burst after a stall. */
 		next += step;
@@ -483,7 +495,7 @@ int main(int argc, char **argv)
 		.vm_changed = on_vm_changed, .vm_removed = on_vm_removed,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct plugin p = { .out = stdout };
+	struct plugin p = { .output.fd = -1 };
 	struct kvmstats_sources sources = { 0 };
 	struct priv_report priv;
 	int update_every, r, status = 1;
@@ -528,14 +540,13 @@ int main(int argc, char **argv)
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is seen by fflush() */
-	/*
-	 * One iteration is flushed whole: with stdio's 4 KiB pipe buffer,
-	 * 200 VMs cost ~300 write()s a second, each waking Netdata.
-	 */
-	setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
+	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is seen as -EPIPE */
 	acquire_raise_nofile();	/* each held stats fd counts against it */
-	r = host_new("/proc", true, &hooks, &p, &p.host);
+	/* One write() per iteration, never blocking the release of VMs. */
+	r = output_open(&p.output, STDOUT_FILENO);
+	p.out = p.output.file;
+	if (r >= 0)
+		r = host_new("/proc", true, &hooks, &p, &p.host);
 	if (r >= 0)
 		r = host_set_sources(p.host, &sources);
 	if (r >= 0)
@@ -549,6 +560,7 @@ out:
 	for (size_t i = 0; i < p.nlayouts; i++)
 		layout_free(p.layouts[i].layout);
 	free(p.layouts);
+	output_close(&p.output);
 	plugin_config_done(&p.cfg);
 	return status;
 }

@@ -1,0 +1,139 @@
+/*
+ * output.c: the plugin's stdout, written without ever blocking the release
+ * of VMs whose VMM exited.
+ *
+ * A stats fd we hold keeps its VM alive after the VMM exits (KVM_STATS_FACTS.md),
+ * so the plugin must close it at once. If Netdata is slow to read, a
+ * plain write() to the pipe would block the plugin, and every VM that
+ * exited meanwhile would live on until Netdata read again. So each
+ * iteration's lines are gathered in memory and written to a non-blocking
+ * fd; while the pipe is full, the writer also waits on the VMMs' pidfds
+ * and lets the host release the VMs that exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "output.h"
+
+static int buf_append(struct output_buf *b, const char *data, size_t n)
+{
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 64 * 1024;
+		char *p;
+
+		while (cap - b->len < n)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+static ssize_t cookie_write(void *cookie, const char *data, size_t n)
+{
+	struct output *o = cookie;
+
+	if (buf_append(&o->pending, data, n) < 0) {
+		o->error = -ENOMEM;
+		errno = ENOMEM;
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+int output_open(struct output *o, int fd)
+{
+	static const cookie_io_functions_t io = { .write = cookie_write };
+
+	*o = (struct output){ .fd = fd };
+	o->fd_flags = fcntl(fd, F_GETFL);
+	if (o->fd_flags < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, o->fd_flags | O_NONBLOCK) < 0)
+		return -errno;
+	o->file = fopencookie(o, "w", io);
+	if (!o->file) {
+		fcntl(fd, F_SETFL, o->fd_flags);
+		return -ENOMEM;
+	}
+	/* stdio's own buffer, then one copy into pending per 64 KiB. */
+	setvbuf(o->file, NULL, _IOFBF, 64 * 1024);
+	return 0;
+}
+
+/* Waits until fd takes more, releasing exited VMs meanwhile. */
+static int wait_writable(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
+			 void *ctx, const volatile sig_atomic_t *stop)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = o->fd, .events = POLLOUT },
+		{ .fd = wait_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (*stop)
+			return -EINTR;
+		if (poll(pfd, wait_fd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[1].revents & POLLIN)
+			on_ready(ctx);
+		if (pfd[0].revents & (POLLERR | POLLHUP))
+			return -EPIPE;
+		if (pfd[0].revents & POLLOUT)
+			return 0;
+	}
+}
+
+int output_flush(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
+		 void *ctx, const volatile sig_atomic_t *stop)
+{
+	struct output_buf swap;
+	size_t off = 0;
+	int r = 0;
+
+	if (fflush(o->file) != 0 || o->error < 0)
+		return o->error < 0 ? o->error : -EIO;
+	/* What on_ready() writes while we wait goes into the other buffer. */
+	swap = o->sending;
+	o->sending = o->pending;
+	o->pending = swap;
+	o->pending.len = 0;
+
+	while (off < o->sending.len && r == 0) {
+		ssize_t n = write(o->fd, o->sending.data + off, o->sending.len - off);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno == EAGAIN)
+			r = wait_writable(o, wait_fd, on_ready, ctx, stop);
+		else if (n < 0 && errno == EINTR)
+			r = *stop ? -EINTR : 0;
+		else
+			r = n < 0 ? -errno : -EIO;
+	}
+	o->sending.len = 0;
+	return r;
+}
+
+void output_close(struct output *o)
+{
+	if (o->file) {
+		fclose(o->file);	/* anything still buffered is dropped */
+		fcntl(o->fd, F_SETFL, o->fd_flags);
+	}
+	free(o->pending.data);
+	free(o->sending.data);
+	*o = (struct output){ .fd = -1 };
+}

@@ -1,0 +1,44 @@
+/*
+ * output.h: the plugin's stdout, written without ever blocking the release
+ * of VMs whose VMM exited.
+ */
+#ifndef KVMSTATS_NETDATA_OUTPUT_H
+#define KVMSTATS_NETDATA_OUTPUT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct output_buf {
+	char *data;
+	size_t len, cap;
+};
+
+struct output {
+	FILE *file;			/* what the protocol is written to */
+	struct output_buf pending;	/* written since the last flush */
+	struct output_buf sending;	/* being written to fd */
+	int fd;
+	int fd_flags;			/* fd's flags before output_open() */
+	int error;			/* -ENOMEM met while appending */
+};
+
+/*
+ * Buffers what is written to o->file in memory and makes fd non-blocking
+ * (output_close() restores it). -errno.
+ */
+int output_open(struct output *o, int fd);
+
+/*
+ * Writes everything buffered to fd. While the reader is not reading, waits
+ * for it and for wait_fd: each time wait_fd is readable, calls
+ * on_ready(ctx), which may write to o->file (that goes out at the next
+ * flush). Returns 0; -EPIPE: the reader has gone; -EINTR: *stop was set by
+ * a signal meanwhile; -ENOMEM; other -errno of write() or poll().
+ */
+int output_flush(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
+		 void *ctx, const volatile sig_atomic_t *stop);
+
+void output_close(struct output *o);	/* accepts a zeroed struct */
+
+#endif
