@@ -393,12 +393,15 @@ static json_t *json_name(const char *s)
 	if (!buf)
 		return NULL;
 	p = buf;
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x80) {
-			*p++ = *s;
-		} else {
-			memcpy(p, "\xef\xbf\xbd", 3);
-			p += 3;
+	while (*s) {
+		size_t n = name_utf8_len(s);
+
+		if (n > 0) {
+			p = mempcpy(p, s, n);
+			s += n;
+		} else {	/* U+FFFD for each byte that starts no character */
+			p = mempcpy(p, "\xef\xbf\xbd", 3);
+			s++;
 		}
 	}
 	*p = '\0';

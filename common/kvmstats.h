@@ -282,6 +282,14 @@ int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret);
  * the command line names no VM, discover.c asks the cgroup, then Proxmox.
  */
 
+/*
+ * For front ends that must show a name as UTF-8: the length of the valid
+ * UTF-8 character at s (RFC 3629: no overlong forms, no surrogates, none
+ * above U+10FFFF), 1 for an ASCII byte, 0 if s starts no valid character
+ * (the caller replaces that byte and goes on with the next).
+ */
+size_t name_utf8_len(const char *s);
+
 /* What a VMM's command line says about its VM. */
 struct cmdline_vm {
 	char *name;		/* NULL if none */

@@ -351,34 +351,13 @@ void chart_id_part(const char *s, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 void chart_quote(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	fputc('"', out);
 	for (size_t shown = 0; *p && shown < 200; shown++) {
-		size_t n = utf8_len(p);
+		size_t n = name_utf8_len((const char *)p);
 
 		if (n > 1) {
 			fwrite(p, 1, n, out);

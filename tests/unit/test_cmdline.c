@@ -705,6 +705,27 @@ static void test_discover_names(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* name_utf8_len(): RFC 3629, strictly; 0 where a front end must replace. */
+static void test_name_utf8_len(void **state)
+{
+	static const struct { const char *s; size_t len; } cases[] = {
+		{ "a", 1 }, { "\x7f", 1 },
+		{ "\xc3\xa9", 2 }, { "\xe2\x82\xac", 3 }, { "\xf0\x9f\x98\x80", 4 },
+		{ "\xf4\x8f\xbf\xbf", 4 },		/* U+10FFFF */
+		{ "\xc0\xaf", 0 }, { "\xc1\xbf", 0 },	/* overlong '/' and DEL */
+		{ "\xe0\x80\xaf", 0 }, { "\xf0\x80\x80\xaf", 0 },	/* overlong */
+		{ "\xed\xa0\x80", 0 },		/* a surrogate, U+D800 */
+		{ "\xf4\x90\x80\x80", 0 }, { "\xf5\x80\x80\x80", 0 },	/* > U+10FFFF */
+		{ "\x80", 0 }, { "\xbf", 0 }, { "\xfe", 0 }, { "\xff", 0 },
+		{ "\xe2\x82", 0 }, { "\xe2", 0 },	/* cut: the NUL is no continuation */
+		{ "\xe2\x82\x41", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(name_utf8_len(cases[i].s), cases[i].len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -720,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_hostile),
 		cmocka_unit_test(test_pve_config),
 		cmocka_unit_test(test_pve_conf_text),
+		cmocka_unit_test(test_name_utf8_len),
 		cmocka_unit_test_setup_teardown(test_pve_config_files, setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_discover_names, setup,
