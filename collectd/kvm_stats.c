@@ -542,8 +542,9 @@ static int kvm_stats_init(void)
 		return -1;
 	}
 	if (priv_probe(&priv) == 0 && !priv.sys_ptrace)
-		WARNING(PLUGIN_NAME " plugin: %s without CAP_SYS_PTRACE: only VMs of "
-			"collectd's own user can be read. See " DROP_IN " in conf/",
+		WARNING(PLUGIN_NAME " plugin: %s without CAP_SYS_PTRACE: only VMs whose "
+			"VMM runs as collectd's user with no capability collectd lacks "
+			"can be read. See " DROP_IN " in conf/",
 			priv.root ? "running as root but" : "not root and");
 	return 0;
 }

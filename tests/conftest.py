@@ -57,7 +57,7 @@ def wait_for(predicate, timeout=10.0, step=0.02, what="condition"):
 class TestVM:
     """One testvm process; stopped by pid at teardown."""
 
-    def __init__(self, tmp_path, *args, name=None, uuid=None, state="halted"):
+    def __init__(self, tmp_path, *args, name=None, uuid=None, state="halted", wrapper=()):
         self.shared_dir = None
         if "--user" in map(str, args):
             # The VMM drops to another user, who cannot enter pytest's
@@ -65,7 +65,7 @@ class TestVM:
             self.shared_dir = tmp_path = Path(tempfile.mkdtemp(prefix="kvmstats-"))
             tmp_path.chmod(0o1777)
         self.counts_path = tmp_path / f"counts-{time.monotonic_ns()}.json"
-        argv = [str(BUILD / "tests/fixtures/testvm"), "--counts", str(self.counts_path)]
+        argv = [*wrapper, str(BUILD / "tests/fixtures/testvm"), "--counts", str(self.counts_path)]
         argv += [str(a) for a in args]
         if name is not None:
             argv += ["-name", f"guest={name},debug-threads=on"]
