@@ -470,7 +470,7 @@ static int run(struct plugin *p)
 			return p->error;
 		for (size_t i = 0; i < host_nvms(p->host); i++)
 			update_vm(p, host_vm(p->host, i), now);
-		r = output_flush(&p->output, host_reap_fd(p->host), reap, p->host, &stop);
+		r = output_flush(&p->output, reap, p->host, &stop);
 		if (r == -EPIPE || r == -EINTR)
 			return 0;	/* Netdata closed our stdout, or stops us */
 		if (r < 0)
@@ -542,11 +542,11 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is seen as -EPIPE */
 	acquire_raise_nofile();	/* each held stats fd counts against it */
-	/* One write() per iteration, never blocking the release of VMs. */
-	r = output_open(&p.output, STDOUT_FILENO);
-	p.out = p.output.file;
+	r = host_new("/proc", true, &hooks, &p, &p.host);
+	/* Output that never blocks the release of VMs whose VMM exited. */
 	if (r >= 0)
-		r = host_new("/proc", true, &hooks, &p, &p.host);
+		r = output_open(&p.output, STDOUT_FILENO, host_reap_fd(p.host));
+	p.out = p.output.file;
 	if (r >= 0)
 		r = host_set_sources(p.host, &sources);
 	if (r >= 0)

@@ -5,10 +5,11 @@
  * A stats fd we hold keeps its VM alive after the VMM exits (KVM_STATS_FACTS.md),
  * so the plugin must close it at once. If Netdata is slow to read, a
  * plain write() to the pipe would block the plugin, and every VM that
- * exited meanwhile would live on until Netdata read again. So each
- * iteration's lines are gathered in memory and written to a non-blocking
- * fd; while the pipe is full, the writer also waits on the VMMs' pidfds
- * and lets the host release the VMs that exit.
+ * exited meanwhile would live on until Netdata read again. So the fd is
+ * non-blocking: lines go out as stdio's 64 KiB buffer fills, and what the
+ * pipe does not take waits in memory for output_flush(), which waits on
+ * the pipe and on the VMMs' pidfds together and lets the host release the
+ * VMs that exit meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,23 +39,81 @@ static int buf_append(struct output_buf *b, const char *data, size_t n)
 	return 0;
 }
 
+/* Writes to fd what it takes now of data, without waiting: the count. */
+static size_t write_now(int fd, const char *data, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t w = write(fd, data + off, n - off);
+
+		if (w > 0)
+			off += (size_t)w;
+		else if (w < 0 && errno == EINTR)
+			continue;
+		else
+			break;	/* EAGAIN, or an error output_flush() will meet */
+	}
+	return off;
+}
+
+/* Lines held in memory before the writer waits for the pipe to drain. */
+#define OUTPUT_HOLD (256 * 1024)
+
+/*
+ * Netdata is reading more slowly than we write: wait for the pipe rather
+ * than hold a whole iteration in memory, unless a VMM has exited (or a
+ * signal came): then keep buffering, so that this iteration ends soon and
+ * output_flush() releases the VM. Nothing is released from here: the
+ * caller is in the middle of walking the VMs.
+ */
+static void drain_some(struct output *o)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = o->fd, .events = POLLOUT },
+		{ .fd = o->wait_fd, .events = POLLIN },
+	};
+
+	while (o->pending.len > OUTPUT_HOLD) {
+		size_t w;
+
+		if (poll(pfd, o->wait_fd >= 0 ? 2 : 1, -1) < 0 ||
+		    (pfd[1].revents & POLLIN) || !(pfd[0].revents & POLLOUT))
+			return;
+		w = write_now(o->fd, o->pending.data, o->pending.len);
+		if (w == 0)
+			return;
+		memmove(o->pending.data, o->pending.data + w, o->pending.len - w);
+		o->pending.len -= w;
+	}
+}
+
 static ssize_t cookie_write(void *cookie, const char *data, size_t n)
 {
 	struct output *o = cookie;
+	size_t done = 0;
 
-	if (buf_append(&o->pending, data, n) < 0) {
+	/*
+	 * Straight out while the pipe takes it, so memory holds lines only
+	 * while Netdata is slow; never while older lines wait (order).
+	 */
+	if (!o->flushing && o->pending.len == 0)
+		done = write_now(o->fd, data, n);
+	if (done < n && buf_append(&o->pending, data + done, n - done) < 0) {
 		o->error = -ENOMEM;
 		errno = ENOMEM;
 		return -1;
 	}
+	if (!o->flushing)
+		drain_some(o);
 	return (ssize_t)n;
 }
 
-int output_open(struct output *o, int fd)
+int output_open(struct output *o, int fd, int wait_fd)
 {
 	static const cookie_io_functions_t io = { .write = cookie_write };
 
-	*o = (struct output){ .fd = fd };
+	*o = (struct output){ .fd = fd, .wait_fd = wait_fd };
 	o->fd_flags = fcntl(fd, F_GETFL);
 	if (o->fd_flags < 0)
 		return -errno;
@@ -96,9 +155,10 @@ static int wait_writable(struct output *o, int wait_fd, void (*on_ready)(void *c
 	}
 }
 
-int output_flush(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
-		 void *ctx, const volatile sig_atomic_t *stop)
+int output_flush(struct output *o, void (*on_ready)(void *ctx), void *ctx,
+		 const volatile sig_atomic_t *stop)
 {
+	const int wait_fd = o->wait_fd;
 	struct output_buf swap;
 	size_t off = 0;
 	int r = 0;
@@ -110,6 +170,7 @@ int output_flush(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
 	o->sending = o->pending;
 	o->pending = swap;
 	o->pending.len = 0;
+	o->flushing = true;
 
 	while (off < o->sending.len && r == 0) {
 		ssize_t n = write(o->fd, o->sending.data + off, o->sending.len - off);
@@ -124,6 +185,7 @@ int output_flush(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
 			r = n < 0 ? -errno : -EIO;
 	}
 	o->sending.len = 0;
+	o->flushing = false;
 	return r;
 }
 

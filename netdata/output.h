@@ -6,6 +6,7 @@
 #define KVMSTATS_NETDATA_OUTPUT_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -19,15 +20,19 @@ struct output {
 	struct output_buf pending;	/* written since the last flush */
 	struct output_buf sending;	/* being written to fd */
 	int fd;
+	int wait_fd;			/* readable when a VMM has exited */
 	int fd_flags;			/* fd's flags before output_open() */
 	int error;			/* -ENOMEM met while appending */
+	bool flushing;			/* output_flush() is sending older lines */
 };
 
 /*
- * Buffers what is written to o->file in memory and makes fd non-blocking
- * (output_close() restores it). -errno.
+ * Makes fd non-blocking (output_close() restores it) and o->file write to
+ * it, keeping in memory what the pipe does not take at once: up to 256 KiB
+ * before waiting for the pipe, more only while wait_fd is readable (a VMM
+ * exited: host_reap_fd()). -errno.
  */
-int output_open(struct output *o, int fd);
+int output_open(struct output *o, int fd, int wait_fd);
 
 /*
  * Writes everything buffered to fd. While the reader is not reading, waits
@@ -36,8 +41,8 @@ int output_open(struct output *o, int fd);
  * flush). Returns 0; -EPIPE: the reader has gone; -EINTR: *stop was set by
  * a signal meanwhile; -ENOMEM; other -errno of write() or poll().
  */
-int output_flush(struct output *o, int wait_fd, void (*on_ready)(void *ctx),
-		 void *ctx, const volatile sig_atomic_t *stop);
+int output_flush(struct output *o, void (*on_ready)(void *ctx), void *ctx,
+		 const volatile sig_atomic_t *stop);
 
 void output_close(struct output *o);	/* accepts a zeroed struct */
 
