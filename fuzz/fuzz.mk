@@ -38,7 +38,7 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -MMD -MP \
 fuzz_objs = $(patsubst %.c,$(FUZZ_O)/obj/%.o,fuzz/fuzz_$(1).c $(2))
 $(FUZZ_O)/fuzz_decode: $(call fuzz_objs,decode,common/decode.c)
 $(FUZZ_O)/fuzz_qmp: $(call fuzz_objs,qmp,common/qmp_parse.c common/decode.c)
-$(FUZZ_O)/fuzz_parsers: $(call fuzz_objs,parsers,common/filter.c common/cmdline.c common/util.c)
+$(FUZZ_O)/fuzz_parsers: $(call fuzz_objs,parsers,common/filter.c common/cmdline.c common/uevent.c common/util.c)
 $(FUZZ_O)/fuzz_netdata_config: $(call fuzz_objs,netdata_config,netdata/config.c \
 		common/filter.c common/catalog.c)
 FUZZ_LIBS_qmp := -ljansson

@@ -5,13 +5,14 @@
  *                     configs (exact names and "/regex/"), matched against
  *                     stat and VM names
  *   common/cmdline.c  a VMM's /proc/PID/cmdline, /proc/PID/cgroup text and
- *                     a Proxmox VE VM config
+ *                     a Proxmox VE VM config; name_utf8_len() over names
+ *   common/uevent.c   a kvm device uevent datagram
  * The Netdata plugin's kvm_stats.conf parser has its own target
  * (fuzz_netdata_config.c); collectd's oconfig handler is static in
  * collectd/kvm_stats.c, and what reaches the core from it is
  * filter_add()'s entries, fuzzed here.
  *
- * The first byte of the input picks the parser (its value modulo 4), the
+ * The first byte of the input picks the parser (its value modulo 6), the
  * rest is that parser's text, given in a heap copy of its exact length:
  *   0  filter: one entry per '\n'-separated line; a line starting with '-'
  *      is an exclude entry, any other an include entry, the first byte
@@ -20,6 +21,8 @@
  *   1  cmdline_parse_vm() and cmdline_parse(): NUL-separated argv
  *   2  cmdline_cgroup_name(): /proc/PID/cgroup text
  *   3  cmdline_pve_conf_name(): /etc/pve/qemu-server/<vmid>.conf text
+ *   4  uevent_parse(): the datagram, NULs and all
+ *   5  name_utf8_len() at every byte of the text (cut at its first NUL)
  *
  * Finding fuzz_parsers-regcomp-blowup (fixed, kept as a regression):
  * glibc's regcomp() copies a subexpression once per repetition ("a+" is
@@ -40,7 +43,7 @@
 /* collectd keeps at most 256 Stat or VM entries. */
 #define MAX_ENTRIES 256
 
-enum parser { P_FILTER, P_CMDLINE, P_CGROUP, P_PVE };
+enum parser { P_FILTER, P_CMDLINE, P_CGROUP, P_PVE, P_UEVENT, P_UTF8, NPARSERS };
 
 
 /* An accepted name: a non-empty C string within the cap. */
@@ -185,6 +188,39 @@ static void fuzz_pve(const char *text, size_t len)
 	free(name);
 }
 
+static void fuzz_uevent(const char *msg, size_t len)
+{
+	struct kvm_uevent ev = { .kind = KVM_UEVENT_OTHER, .pid = -1 };
+	int r = uevent_parse(msg, len, &ev);
+
+	FUZZ_CHECK(r == 0 || r == -EBADMSG);
+	if (r == 0 && ev.kind != KVM_UEVENT_OTHER)
+		FUZZ_CHECK(ev.pid > 0);
+}
+
+/*
+ * Every length it accepts spans bytes of one character, never the NUL.
+ * Names are C strings: the text is given with a NUL after its last byte.
+ */
+static void fuzz_utf8(const char *text, size_t len)
+{
+	char *name = malloc(len + 1);
+
+	if (!name)
+		abort();
+	memcpy(name, text, len);
+	name[len] = '\0';
+	for (const char *p = name; *p; p++) {
+		size_t n = name_utf8_len(p);
+
+		FUZZ_CHECK(n <= 4);
+		FUZZ_CHECK(((unsigned char)*p < 0x80) == (n == 1));
+		for (size_t i = 1; i < n; i++)
+			FUZZ_CHECK(((unsigned char)p[i] & 0xc0) == 0x80);
+	}
+	free(name);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text;
@@ -192,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	text = fuzz_copy(data + 1, size - 1);
-	switch ((enum parser)(data[0] % 4)) {
+	switch ((enum parser)(data[0] % NPARSERS)) {
 	case P_FILTER:
 		fuzz_filter(text, size - 1);
 		break;
@@ -204,6 +240,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case P_PVE:
 		fuzz_pve(text, size - 1);
+		break;
+	case P_UEVENT:
+		fuzz_uevent(text, size - 1);
+		break;
+	case P_UTF8:
+	case NPARSERS:
+		fuzz_utf8(text, size - 1);
 		break;
 	}
 	free(text);
