@@ -37,7 +37,6 @@ import pwd
 import grp
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -45,6 +44,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from daemons import free_port, wait_until  # noqa: F401 (also used by tests)
 
 NETDATA_BIN = "/usr/sbin/netdata"
 STOCK_CONFIG_DIR = "/usr/lib/netdata/conf.d"
@@ -77,24 +78,6 @@ def netdata_missing_reason(binary=NETDATA_BIN):
     except KeyError:
         return f"SKIP: user {NETDATA_USER} does not exist"
     return None
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout=30.0, step=0.1, what="condition"):
-    """Returns the first truthy predicate() or raises AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
 
 
 def _proc_stat(pid):

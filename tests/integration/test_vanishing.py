@@ -23,7 +23,7 @@ import time
 import pytest
 
 from conftest import BUILD, requires_kvm, wait_for
-from test_netdata_plugin import KEYWORDS_137, WORDS, Plugin
+from test_netdata_plugin import KEYWORDS_137, WORDS, plugin  # noqa: F401 (fixture)
 
 KVMSTAT = str(BUILD / "kvmstat")
 TESTVM = str(BUILD / "tests/fixtures/testvm")
@@ -207,9 +207,9 @@ def test_kvmstat_through_vanishing_vms(tmp_path, stable):
     assert after["fds"] == fds_before
 
 
-def test_netdata_plugin_through_vanishing_vms(tmp_path, stable, plugin_factory):
+def test_netdata_plugin_through_vanishing_vms(tmp_path, stable, plugin):  # noqa: F811
     vm, truth = stable
-    p = plugin_factory(config="include vm = /^vanish-/\n")
+    p = plugin(config="include vm = /^vanish-/\n")
     p.read_until(lambda p: "kvm_vanish_stable.vcpu1_exits" in p.last_values())
     fds_before = fd_count(p.proc.pid)
     vms = churn(tmp_path, CHURN_SECONDS, lambda: p.read_for(0.01), seed=os.getpid())
@@ -265,17 +265,3 @@ def test_netdata_plugin_through_vanishing_vms(tmp_path, stable, plugin_factory):
     assert fds_after == fds_before
     assert all("obsolete" not in w for c, w in p.charts().items()
                if c.startswith("kvm_vanish_stable."))
-
-
-@pytest.fixture
-def plugin_factory(tmp_path):
-    plugins = []
-
-    def start(**kwargs):
-        p = Plugin(tmp_path, **kwargs)
-        plugins.append(p)
-        return p
-
-    yield start
-    for p in plugins:
-        p.stop()
