@@ -44,6 +44,17 @@ def sanitizer_runtimes(binary):
                            text=True).stdout.strip() for lib in libs]
 
 
+def kvm_links(pid):
+    """The anon_inode:kvm-* fds process pid holds, sorted (fds closing meanwhile skipped)."""
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return sorted(link for link in links if link.startswith("anon_inode:kvm-"))
+
+
 def wait_for(predicate, timeout=10.0, step=0.02, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

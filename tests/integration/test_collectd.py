@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BUILD, ROOT, requires_kvm, requires_qemu, requires_root,
+from conftest import (BUILD, ROOT, kvm_links, requires_kvm, requires_qemu, requires_root,
                       sanitizer_runtimes, wait_for)
 from daemons import (COLLECTD_BIN, Collectd, carbon_missing_reason, collectd_missing_reason,
                      daemon_factory, influxdb_missing_reason, valgrind_missing_reason)
@@ -56,16 +56,6 @@ def start_collectd(daemons, *lines, **kwargs):
         kwargs["env"] = sanitizer_env()
     return daemons.collectd(plugin_dir_extra=PLUGIN, debian_plugins=(),
                             plugin_blocks=block(*lines), **kwargs)
-
-
-def kvm_links(pid):
-    links = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except FileNotFoundError:
-            pass
-    return [link for link in links if link.startswith("anon_inode:kvm-")]
 
 
 def last(rows):

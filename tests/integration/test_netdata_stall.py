@@ -6,28 +6,15 @@ live on until Netdata read again; the plugin must release it at once and
 tell Netdata (obsolete charts) once the pipe takes more.
 """
 import fcntl
-import os
 import time
 
-from conftest import requires_kvm, requires_root, wait_for
+from conftest import kvm_links, requires_kvm, requires_root, wait_for
 from test_netdata_plugin import plugin  # noqa: F401 (fixture)
 from test_kvmstat import destroyed_pids, uevent_socket
 
 pytestmark = [requires_kvm, requires_root]
 
 F_SETPIPE_SZ = 1031
-
-
-def kvm_fds(pid):
-    out = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except FileNotFoundError:
-            continue
-        if link.startswith("anon_inode:kvm-"):
-            out.append(link)
-    return out
 
 
 def wchan(pid):
@@ -41,7 +28,7 @@ def test_vm_released_while_netdata_does_not_read(testvm, plugin):  # noqa: F811
     p = plugin(config="include vm = /^stalled$/\n")
     p.read_until(lambda p: "kvm_stalled.vcpu1_exits" in p.last_values())
     defined = {c for c in p.charts() if c.startswith("kvm_stalled.")}
-    assert len(kvm_fds(p.proc.pid)) == 3
+    assert len(kvm_links(p.proc.pid)) == 3
 
     # Netdata stalls: a one-page pipe, not read, fills within an iteration.
     fcntl.fcntl(p.proc.stdout.fileno(), F_SETPIPE_SZ, 4096)
@@ -53,7 +40,7 @@ def test_vm_released_while_netdata_does_not_read(testvm, plugin):  # noqa: F811
     events = uevent_socket()
     exited = time.monotonic()
     vm.stop()
-    wait_for(lambda: not kvm_fds(p.proc.pid), timeout=2,
+    wait_for(lambda: not kvm_links(p.proc.pid), timeout=2,
              what="the stalled plugin closing the exited VM's fds")
     released = time.monotonic() - exited
     assert vm.pid in destroyed_pids(events, 3.0)  # the kernel freed the VM

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, requires_kvm, wait_for
+from conftest import BUILD, kvm_links, requires_kvm, wait_for
 from test_netdata_plugin import KEYWORDS_137, WORDS, plugin  # noqa: F401 (fixture)
 
 KVMSTAT = str(BUILD / "kvmstat")
@@ -30,16 +30,6 @@ TESTVM = str(BUILD / "tests/fixtures/testvm")
 CHURN_SECONDS = 12
 
 pytestmark = requires_kvm
-
-
-def kvm_links(pid):
-    links = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except FileNotFoundError:
-            pass
-    return sorted(link for link in links if link.startswith("anon_inode:kvm-"))
 
 
 def fd_count(pid):

@@ -653,57 +653,56 @@ static void test_pid_reused_during_listing(void **state)
 	assert_int_equal(count_self_fds(), before);
 }
 
-/* The VMM is reaped between its stat and its fd listing. */
-static void test_reaped_before_fd_listing(void **state)
+/*
+ * discover_process() of VMM 800 (start time 7) while hook runs after the
+ * stat read number `at` (0: the first): its result, *ret_p as left, and
+ * how many stat reads were answered.
+ */
+static int discover_with_hook(struct tree *t, unsigned at, void (*hook)(struct stat_feed *),
+			      struct discover_proc **ret_p, unsigned *ret_reads)
 {
 	static const unsigned long long st[] = { 7 };
-	struct tree *t = *state;
-	struct discover_proc *p = NULL;
 	struct stat_feed f;
 	int r;
 
 	add_fed_vmm(t, 800, &f, st, 1);
-	f.hooks[0] = reap_fds;
+	f.hooks[at] = hook;
 	stat_feed_go(&f);
-	r = discover_process(t->root, 800, &p);
-	assert_int_equal(stat_feed_stop(&f), 1);
-	assert_int_equal(r, -ESRCH);
+	r = discover_process(t->root, 800, ret_p);
+	*ret_reads = stat_feed_stop(&f);
+	return r;
+}
+
+/* The VMM is reaped between its stat and its fd listing. */
+static void test_reaped_before_fd_listing(void **state)
+{
+	struct discover_proc *p = NULL;
+	unsigned reads;
+
+	assert_int_equal(discover_with_hook(*state, 0, reap_fds, &p, &reads), -ESRCH);
+	assert_int_equal(reads, 1);
 	assert_null(p);
 }
 
 /* It closes its KVM fds (exits) before they are listed: no VMM any more. */
 static void test_fds_closed_before_listing(void **state)
 {
-	static const unsigned long long st[] = { 7 };
-	struct tree *t = *state;
 	struct discover_proc *p = (struct discover_proc *)0x1;
-	struct stat_feed f;
-	int r;
+	unsigned reads;
 
-	add_fed_vmm(t, 800, &f, st, 1);
-	f.hooks[0] = close_fds;
-	stat_feed_go(&f);
-	r = discover_process(t->root, 800, &p);
-	assert_int_equal(stat_feed_stop(&f), 1);
-	assert_int_equal(r, 0);
+	assert_int_equal(discover_with_hook(*state, 0, close_fds, &p, &reads), 0);
+	assert_int_equal(reads, 1);
 	assert_ptr_equal(p, (struct discover_proc *)0x1);	/* untouched */
 }
 
 /* It is gone after its fds were listed, before its cmdline is read. */
 static void test_gone_before_cmdline(void **state)
 {
-	static const unsigned long long st[] = { 7 };
-	struct tree *t = *state;
 	struct discover_proc *p = NULL;
-	struct stat_feed f;
-	int r;
+	unsigned reads;
 
-	add_fed_vmm(t, 800, &f, st, 1);
-	f.hooks[1] = drop_cmdline;
-	stat_feed_go(&f);
-	r = discover_process(t->root, 800, &p);
-	assert_int_equal(stat_feed_stop(&f), 2);
-	assert_int_equal(r, -ESRCH);
+	assert_int_equal(discover_with_hook(*state, 1, drop_cmdline, &p, &reads), -ESRCH);
+	assert_int_equal(reads, 2);
 	assert_null(p);
 }
 
