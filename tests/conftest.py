@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import qemus
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("KVMSTATS_BUILD", Path(__file__).parent.parent / "build"))
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -125,32 +127,34 @@ def testvm(tmp_path):
         vm.stop()
 
 
-QEMU = "/usr/bin/qemu-system-x86_64"
-
-
-def qemu_missing_reason():
+def qemu_missing_reason(version="7.2"):
     if kvm_missing_reason():
         return kvm_missing_reason()
-    if not os.access(QEMU, os.X_OK):
-        return "SKIP: qemu-system-x86_64 is not installed (Debian qemu-system-x86)"
-    return None
+    reason = qemus.QEMUS[version].missing_reason()
+    return f"SKIP: {reason}" if reason else None
 
 
-requires_qemu = pytest.mark.skipif(qemu_missing_reason() is not None,
-                                   reason=qemu_missing_reason() or "")
+def requires_qemu_version(version):
+    return pytest.mark.skipif(qemu_missing_reason(version) is not None,
+                              reason=qemu_missing_reason(version) or "")
+
+
+requires_qemu = requires_qemu_version("7.2")
+requires_qemu10 = requires_qemu_version("10")
 
 
 class QemuVM:
-    """A real QEMU (Debian 12: 7.2) with KVM and a QMP socket; no disk, so
-    SeaBIOS runs and the vCPUs keep exiting. Stopped by pid."""
+    """A real QEMU with KVM and a QMP socket; no disk, so SeaBIOS runs and
+    the vCPUs keep exiting. QEMU 7.2 holds no stats fds (QMP and debugfs
+    serve it), QEMU 10 holds one per vCPU. Stopped by pid."""
 
-    def __init__(self, tmp_path, name, vcpus=2):
+    def __init__(self, tmp_path, name, vcpus=2, version="7.2", args=()):
+        self.qemu = qemus.QEMUS[version]
         self.qmp = str(tmp_path / f"{name}.qmp")
         self.log = tmp_path / f"{name}.log"
-        argv = [QEMU, "-enable-kvm", "-machine", "pc", "-cpu", "host", "-m", "64",
-                "-smp", str(vcpus), "-nodefaults", "-nographic", "-display", "none",
-                "-name", f"guest={name},debug-threads=on",
-                "-qmp", f"unix:{self.qmp},server=on,wait=off"]
+        argv = self.qemu.argv("-m", "64", "-smp", vcpus, "-nographic",
+                              "-name", f"guest={name},debug-threads=on",
+                              "-qmp", f"unix:{self.qmp},server=on,wait=off", *args)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=log)
@@ -191,8 +195,8 @@ class QemuVM:
 def qemu(tmp_path):
     vms = []
 
-    def start(name, vcpus=2):
-        vm = QemuVM(tmp_path, name, vcpus)
+    def start(name, vcpus=2, version="7.2", args=()):
+        vm = QemuVM(tmp_path, name, vcpus, version, args)
         vms.append(vm)
         return vm
 

@@ -1,4 +1,4 @@
-"""common/qmp.c against a real QEMU (Debian 12: 7.2) with KVM.
+"""common/qmp.c against a real QEMU 7.2 (Debian 12's) with KVM.
 
 Each test starts qemu-system-x86_64 with two vCPUs, no disk (SeaBIOS runs,
 finds nothing to boot and keeps the KVM counters moving) and a QMP socket,
@@ -22,19 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, kvm_missing_reason, wait_for
+import qemus
+from conftest import BUILD, requires_qemu, wait_for
 
 QMP_QUERY = BUILD / "tests/fixtures/qmp_query"
-QEMU = shutil.which("qemu-system-x86_64")
-
-
-def _skip_reason():
-    if QEMU is None:
-        return "SKIP: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)"
-    return kvm_missing_reason()
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+pytestmark = requires_qemu
 
 # QMP type names -> decode_type_name(); units absent in QMP are "none".
 TYPES = {"cumulative": "cumulative", "instant": "instant", "peak": "peak",
@@ -107,10 +99,9 @@ class Qemu:
         self.dir = Path(tempfile.mkdtemp(prefix="qmp-"))
         self.sock = self.dir / "qmp.sock"
         self.proc = subprocess.Popen(
-            [QEMU, "-enable-kvm", "-machine", "pc", "-cpu", "host", "-m", "64",
-             "-smp", "2", "-nodefaults", "-nographic", "-display", "none",
-             "-name", "guest=qmptest,debug-threads=on",
-             "-qmp", f"unix:{self.sock},server=on,wait=off"],
+            qemus.QEMU_72.argv("-m", "64", "-smp", "2", "-nographic",
+                               "-name", "guest=qmptest,debug-threads=on",
+                               "-qmp", f"unix:{self.sock},server=on,wait=off"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.pid = self.proc.pid
 
