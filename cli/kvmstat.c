@@ -439,18 +439,26 @@ static json_t *json_deltas(const struct statsfd *s, const struct kvmstats_desc *
 	return a;
 }
 
-/* Upper bounds of the buckets, in the stat's unit; null for the open one. */
+/*
+ * Upper bounds of the buckets in raw units, the scale of "value": an exact
+ * integer that base^exponent turns into the unit, as it does the value
+ * (1 and 32 for halt_wait_hist's first buckets, not the doubles
+ * 1.0000000000000003e-09 and 3.200000000000001e-08). null for the open
+ * last bucket. Only a log histogram of more than 64 buckets reaches 2^63,
+ * past json_int_t: that one bound is a real, which holds 2^63 exactly.
+ */
 static json_t *json_bounds(const struct kvmstats_desc *d)
 {
 	json_t *a = json_array();
-	double scale = decode_scale(d);
 	uint64_t lo, hi;
 
 	for (uint32_t i = 0; a && i < d->size; i++) {
 		if (decode_bucket_bounds(d, i, &lo, &hi) < 0 || hi == UINT64_MAX)
 			json_array_append_new(a, json_null());
+		else if (hi > INT64_MAX)
+			json_array_append_new(a, json_real((double)hi));
 		else
-			json_array_append_new(a, json_real((double)hi * scale));
+			json_array_append_new(a, json_integer((json_int_t)hi));
 	}
 	return a;
 }

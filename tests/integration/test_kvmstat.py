@@ -127,6 +127,12 @@ def test_exact_counts(testvm, vcpus, hold):
         assert stat(seen, "mmio_exits")["delta"] == 0
         assert stat(seen, "halt_wait_hist")["type"] == "log_hist"
         assert len(stat(seen, "halt_wait_hist")["value"]) == 32
+        # Bounds in raw units, the scale of "value" (ns here), as exact
+        # integers: bucket i of a log histogram ends at 2^i, the last is open.
+        hist = stat(seen, "halt_wait_hist")
+        assert (hist["unit"], hist["exponent"]) == ("seconds", -9)
+        assert hist["bucket_upper_bounds"] == [1 << i for i in range(31)] + [None]
+        assert all(type(b) is int for b in hist["bucket_upper_bounds"][:-1])
     total = sum(stat(c, "mmio_exits")["value"] for c in entry["vcpus"])
     assert total == k * vcpus
     assert {c["source"] for c in entry["vcpus"]} == {"fd"}
