@@ -65,30 +65,70 @@ struct plugin_vm {
 /* ----------------------------------------------------------------- names */
 
 /*
- * VM names are anybody's bytes and end up in file paths (csv, rrdtool) and
- * metric paths: keep [A-Za-z0-9_.] and make everything else '_'; no '/',
- * '-' (collectd's own separator) or leading '.' (no "..") survives.
+ * VM names are anybody's bytes. They become part of collectd identifiers
+ * (host/plugin-plugin_instance/type-type_instance), of file paths (csv and
+ * rrdtool: DataDir/host/plugin-plugin_instance/type-type_instance) and of
+ * collectd's text protocols (unixsock, exec: an unquoted identifier ends at
+ * whitespace, '"' opens a quoted one). As collectd's virt plugin does with
+ * domain names, a name is kept as it is but for what breaks one of those,
+ * which becomes '_', one per character:
+ *  - '/', the separator of identifiers and paths;
+ *  - a leading '.', and a '.' after a '.': no ".", ".." or hidden file;
+ *  - control characters (C0, DEL, C1) and space: NUL-free but not
+ *    printable, and whitespace splits a text protocol's line;
+ *  - '"', which would open a quoted field;
+ *  - each byte that starts no valid UTF-8 character.
+ * '-' stays: collectd splits plugin from plugin_instance and type from
+ * type_instance at the FIRST '-', and the plugin name has none. A character
+ * is never cut: the result is valid UTF-8 and fits in size.
  */
 static void safe_name(const char *s, char *buf, size_t size)
 {
 	size_t n = 0;
 
-	for (; *s && n + 1 < size; s++) {
+	while (*s) {
 		unsigned char c = (unsigned char)*s;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || (c == '.' && n > 0);
+		size_t len = name_utf8_len(s);
+		bool bad = len == 0 || c < 0x20 || c == 0x7f || c == ' ' || c == '"' ||
+			   c == '/' || (c == '.' && (n == 0 || buf[n - 1] == '.')) ||
+			   (c == 0xc2 && (unsigned char)s[1] < 0xa0);	/* C1 */
+		size_t out = bad ? 1 : len;
 
-		buf[n++] = ok ? (char)c : '_';
+		if (n + out >= size)
+			break;
+		if (bad)
+			buf[n] = '_';
+		else
+			memcpy(buf + n, s, len);
+		n += out;
+		s += len > 0 ? len : 1;
 	}
 	buf[n] = '\0';
 }
 
+/*
+ * With the VM in plugin_instance, vCPU N of VM "a" is "a-vcpuN": a VM
+ * named "a-vcpuN" would share its identifiers, now that '-' is kept.
+ */
+static bool is_vcpu_of(const char *instance, const char *vm)
+{
+	size_t n = strlen(vm);
+
+	return strncmp(instance, vm, n) == 0 && strncmp(instance + n, "-vcpu", 5) == 0;
+}
+
 static bool instance_taken(struct context *ctx, const char *instance)
 {
+	bool vcpus_share = ctx->hostname_format != HOSTNAME_NAME;
+
 	for (size_t i = 0; i < host_nvms(ctx->host); i++) {
 		const struct plugin_vm *pv = host_vm(ctx->host, i)->user;
 
-		if (pv && strcmp(pv->instance, instance) == 0)
+		if (!pv)
+			continue;
+		if (strcmp(pv->instance, instance) == 0 ||
+		    (vcpus_share && (is_vcpu_of(pv->instance, instance) ||
+				     is_vcpu_of(instance, pv->instance))))
 			return true;
 	}
 	return false;
