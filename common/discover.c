@@ -599,6 +599,12 @@ int discover_scan(const char *proc_root,
 			stats.denied++;
 			continue;
 		}
+		if (r < 0 && r != -ENOMEM) {
+			if (stats.failed++ == 0)
+				stats.failed_error = r;
+			r = 0;
+			continue;
+		}
 		if (r < 0)
 			break;
 		if (r == 0)
