@@ -253,12 +253,17 @@ struct discover_stats {
 	unsigned scanned;	/* processes looked at */
 	unsigned denied;	/* fd directory not readable (-EACCES/-EPERM) */
 	unsigned vanished;	/* exited during the scan */
+	unsigned failed;	/* could not be read for another reason: skipped */
+	int failed_error;	/* the first such -errno */
 };
 
 /*
  * Walks every numeric directory of proc_root and calls cb for each process
  * holding a kvm-vm fd. cb borrows p; a negative return from cb stops the
  * walk and is returned. Returns the number of VMM processes found.
+ * A process that cannot be read (gone, denied, or any other error but
+ * -ENOMEM) is counted in ret_stats and skipped: one odd process must not
+ * hide the VMs after it.
  * -ENOENT/-EACCES: proc_root itself unreadable. -ENOMEM.
  */
 int discover_scan(const char *proc_root,
