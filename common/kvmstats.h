@@ -346,8 +346,14 @@ int cmdline_pve_conf_name(const char *text, size_t len, char **ret_name);
  * synthesized kvmstats_schema objects, so front ends see the same
  * descriptors (name, type, unit, base, exponent, size) as from a stats fd.
  */
+/* QEMU's version, from the QMP greeting; 0.0.0 when it said none. */
+struct qmp_version {
+	int major, minor, micro;
+};
+
 struct qmp_stats {
 	pid_t pid;				/* the peer (QEMU), SO_PEERCRED */
+	struct qmp_version qemu;
 	struct kvmstats_schema *vm_schema;	/* NULL: no VM stats */
 	uint64_t *vm_values;			/* vm_schema->num_values */
 	struct kvmstats_schema *vcpu_schema;	/* NULL: no vCPU stats */
@@ -361,7 +367,9 @@ struct qmp_stats {
  * schemas, stats and vCPUs, and disconnects, all within timeout_ms. The
  * caller frees the result with qmp_stats_free(). vCPUs are sorted by
  * cpu-index. Histogram sizes come from the stats answer, so each call
- * builds its schemas anew: compare them with schema_equal().
+ * builds its schemas anew: compare them with schema_equal(). Histograms
+ * are in the kernel's bucket order (bucket 0 first) whatever order this
+ * QEMU sends them in (see qmp_lists_reversed()).
  * -ETIMEDOUT: the whole exchange took too long (QEMU busy or stuck).
  * -ECONNREFUSED/-ENOENT: no QEMU there. -EBUSY: the monitor is taken (no
  * greeting within timeout_ms: another client holds it, or QEMU's main loop
@@ -386,18 +394,30 @@ int qmp_parse_schemas(const char *json, size_t len,
 		      struct kvmstats_schema **ret_vm,
 		      struct kvmstats_schema **ret_vcpu);
 
-/* The JSON text of each "return"; NULL answers count as empty lists. */
+/*
+ * The JSON text of each "return"; NULL answers count as empty lists. The
+ * greeting is the whole {"QMP": ...} object; NULL: a QEMU of unknown
+ * version (its lists are taken as every QEMU so far sends them).
+ */
 struct qmp_answers {
 	const char *schemas;	/* query-stats-schemas: required */
 	const char *vm;		/* query-stats, target vm */
 	const char *vcpu;	/* query-stats, target vcpu */
 	const char *cpus;	/* query-cpus-fast */
-	size_t schemas_len, vm_len, vcpu_len, cpus_len;
+	const char *greeting;	/* the greeting QEMU sent on connect */
+	size_t schemas_len, vm_len, vcpu_len, cpus_len, greeting_len;
 };
 
 /* -EINVAL: no schemas. */
 int qmp_parse_answers(const struct qmp_answers *answers,
 		      struct qmp_stats **ret_stats);
+
+/*
+ * 1 when this QEMU sends every list value of query-stats last element
+ * first, 0 when in the kernel's order. A version of 0.0.0 (unknown) is
+ * taken as reversed, like every QEMU that has query-stats so far.
+ */
+int qmp_lists_reversed(const struct qmp_version *qemu);
 
 /* ------------------------------------------------------------- debugfs.c */
 

@@ -312,7 +312,8 @@ int qmp_query_stats(const char *path, int timeout_ms, struct qmp_stats **ret_sta
 		r = conn_answer(&c, id, id != ID_CPUS, &answer[id - ID_SCHEMAS]);
 	if (r < 0)
 		goto out;
-	r = qmp_stats_from_json(answer[0], answer[1], answer[2], answer[3], &s);
+	r = qmp_stats_from_json(greeting, answer[0], answer[1], answer[2],
+				answer[3], &s);
 	if (r < 0)
 		goto out;
 	s->pid = pid;

@@ -25,12 +25,13 @@ int qmp_get_int(const json_t *v, long long min, long long max,
 const char *qmp_get_string(const json_t *o, const char *key);
 
 /*
- * The parsed "return"s of one exchange (vm, vcpu, cpus may be NULL: no
- * entries) -> a result with pid 0. The caller frees it with
- * qmp_stats_free(). -EBADMSG: breaks qapi/stats.json. -ENOMEM.
+ * The parsed greeting and "return"s of one exchange (vm, vcpu, cpus may be
+ * NULL: no entries; greeting NULL: version unknown) -> a result with pid 0.
+ * The caller frees it with qmp_stats_free(). -EBADMSG: breaks
+ * qapi/stats.json. -ENOMEM.
  */
-int qmp_stats_from_json(const json_t *schemas, const json_t *vm,
-			const json_t *vcpu, const json_t *cpus,
+int qmp_stats_from_json(const json_t *greeting, const json_t *schemas,
+			const json_t *vm, const json_t *vcpu, const json_t *cpus,
 			struct qmp_stats **ret_stats);
 
 #endif

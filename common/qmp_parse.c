@@ -359,10 +359,13 @@ static int value_size(const json_t *v, uint32_t *ret_size)
 	return 0;
 }
 
-/* Copies a value value_size() accepted into its size slots at out. */
-static void value_copy(const json_t *v, uint64_t *out)
+/*
+ * Copies a value value_size() accepted into its size slots at out, a list
+ * turned back into the kernel's order when QEMU sent it reversed.
+ */
+static void value_copy(const json_t *v, bool reversed, uint64_t *out)
 {
-	size_t i;
+	size_t i, n = json_array_size(v);
 	json_t *x;
 
 	if (json_is_boolean(v))
@@ -371,7 +374,7 @@ static void value_copy(const json_t *v, uint64_t *out)
 		out[0] = (uint64_t)json_integer_value(v);
 	else
 		json_array_foreach(v, i, x)
-			out[i] = (uint64_t)json_integer_value(x);
+			out[reversed ? n - 1 - i : i] = (uint64_t)json_integer_value(x);
 }
 
 /* One target's schema while its answer is read. */
@@ -380,6 +383,7 @@ struct target {
 	struct name_ref *idx;
 	uint32_t *size;		/* per stat: size seen in the answer, 0: none */
 	uint32_t *stamp;	/* per stat: last entry that named it */
+	bool reversed;		/* lists arrive last element first */
 };
 
 static void target_free(struct target *t)
@@ -390,11 +394,15 @@ static void target_free(struct target *t)
 	*t = (struct target){ 0 };
 }
 
-static int target_init(struct target *t, struct kvmstats_schema *schema)
+static int target_init(struct target *t, struct kvmstats_schema *schema,
+		       const struct qmp_version *qemu)
 {
 	int r;
 
-	*t = (struct target){ .schema = schema };
+	*t = (struct target){
+		.schema = schema,
+		.reversed = qmp_lists_reversed(qemu) != 0,
+	};
 	r = index_build(schema, &t->idx);
 	if (r < 0)
 		return r;
@@ -463,7 +471,7 @@ static void entry_values(const struct target *t, const json_t *stats,
 				   qmp_get_string(o, "name"));
 
 		if (k >= 0)
-			value_copy(json_object_get(o, "value"),
+			value_copy(json_object_get(o, "value"), t->reversed,
 				   values + t->schema->desc[k].index);
 	}
 }
@@ -568,7 +576,7 @@ static int vm_from_json(struct qmp_stats *s, const json_t *ret)
 			return -EBADMSG;	/* one VM, one kvm entry */
 		found = o;
 	}
-	r = target_init(&t, s->vm_schema);
+	r = target_init(&t, s->vm_schema, &s->qemu);
 	if (r < 0)
 		return r;
 	if (found)
@@ -606,7 +614,7 @@ static int vcpus_from_json(struct qmp_stats *s, const json_t *ret,
 	r = cpus_from_json(cpus_ret, &cpus, &ncpus);
 	if (r < 0)
 		return r;
-	r = target_init(&t, s->vcpu_schema);
+	r = target_init(&t, s->vcpu_schema, &s->qemu);
 	if (r < 0)
 		goto out;
 	json_array_foreach(ret, i, o) {
@@ -670,12 +678,65 @@ out:
 	return r;
 }
 
+/* ------------------------------------------------------------ version */
+
+/*
+ * The first QEMU that sends query-stats lists in the kernel's order; 0.0.0
+ * while there is none. QEMU's add_kvmstat_entry() (accel/kvm/kvm-all.c)
+ * has built a stat of size > 1 with QAPI_LIST_PREPEND(val_list,
+ * stats_data[i]) for i = 0, 1, ... since query-stats came in 7.1, so the
+ * list starts with the kernel's last bucket. Seen on 7.2.22 and 10.0.2
+ * against the same vCPU's stats fd, and still so in the 10.1 source. When
+ * a release sends bucket 0 first, its version goes here.
+ */
+static const struct qmp_version qmp_in_order_since = { 0, 0, 0 };
+
+static int version_cmp(const struct qmp_version *a, const struct qmp_version *b)
+{
+	if (a->major != b->major)
+		return a->major < b->major ? -1 : 1;
+	if (a->minor != b->minor)
+		return a->minor < b->minor ? -1 : 1;
+	if (a->micro != b->micro)
+		return a->micro < b->micro ? -1 : 1;
+	return 0;
+}
+
+int qmp_lists_reversed(const struct qmp_version *qemu)
+{
+	static const struct qmp_version none = { 0, 0, 0 };
+
+	if (version_cmp(&qmp_in_order_since, &none) == 0 ||
+	    version_cmp(qemu, &none) == 0)
+		return 1;
+	return version_cmp(qemu, &qmp_in_order_since) < 0;
+}
+
+/*
+ * {"QMP": {"version": {"qemu": {"major", "minor", "micro"}}}} -> ret. A
+ * greeting without a well-formed version leaves 0.0.0 (unknown): the
+ * version only decides the list order, which is the same either way today.
+ */
+static void version_from_json(const json_t *greeting, struct qmp_version *ret)
+{
+	const json_t *qmp = json_object_get(greeting, "QMP");
+	const json_t *q = json_object_get(json_object_get(qmp, "version"), "qemu");
+	long long v[3];
+
+	if (qmp_get_int(json_object_get(q, "major"), 0, INT_MAX, &v[0]) < 0 ||
+	    qmp_get_int(json_object_get(q, "minor"), 0, INT_MAX, &v[1]) < 0 ||
+	    qmp_get_int(json_object_get(q, "micro"), 0, INT_MAX, &v[2]) < 0)
+		return;
+	*ret = (struct qmp_version){ (int)v[0], (int)v[1], (int)v[2] };
+}
+
 /*
  * Builds the result from parsed answers (vm, vcpu, cpus may be NULL: no
- * entries). The caller frees it with qmp_stats_free().
+ * entries; greeting NULL: version unknown). The caller frees it with
+ * qmp_stats_free().
  */
-int qmp_stats_from_json(const json_t *schemas, const json_t *vm,
-			const json_t *vcpu, const json_t *cpus,
+int qmp_stats_from_json(const json_t *greeting, const json_t *schemas,
+			const json_t *vm, const json_t *vcpu, const json_t *cpus,
 			struct qmp_stats **ret_stats)
 {
 	struct qmp_stats *s = calloc(1, sizeof(*s));
@@ -683,6 +744,7 @@ int qmp_stats_from_json(const json_t *schemas, const json_t *vm,
 
 	if (!s)
 		return -ENOMEM;
+	version_from_json(greeting, &s->qemu);
 	r = schemas_from_json(schemas, &s->vm_schema, &s->vcpu_schema);
 	if (r >= 0 && s->vm_schema)
 		r = vm_from_json(s, vm);
@@ -749,19 +811,20 @@ int qmp_parse_schemas(const char *json, size_t len,
 
 int qmp_parse_answers(const struct qmp_answers *a, struct qmp_stats **ret_stats)
 {
-	const char *text[] = { a->schemas, a->vm, a->vcpu, a->cpus };
-	size_t len[] = { a->schemas_len, a->vm_len, a->vcpu_len, a->cpus_len };
-	json_t *j[4] = { NULL };
+	const char *text[] = { a->schemas, a->vm, a->vcpu, a->cpus, a->greeting };
+	size_t len[] = { a->schemas_len, a->vm_len, a->vcpu_len, a->cpus_len,
+			 a->greeting_len };
+	json_t *j[5] = { NULL };
 	int r = 0;
 
 	if (!a->schemas)
 		return -EINVAL;
-	for (size_t i = 0; i < 4 && r >= 0; i++)
+	for (size_t i = 0; i < 5 && r >= 0; i++)
 		if (text[i])
 			r = qmp_load(text[i], len[i], -EBADMSG, &j[i]);
 	if (r >= 0)
-		r = qmp_stats_from_json(j[0], j[1], j[2], j[3], ret_stats);
-	for (size_t i = 0; i < 4; i++)
+		r = qmp_stats_from_json(j[4], j[0], j[1], j[2], j[3], ret_stats);
+	for (size_t i = 0; i < 5; i++)
 		json_decref(j[i]);
 	return r;
 }

@@ -3,10 +3,10 @@
  * (>= 7.1) QMP monitor's answers (qapi/stats.json), through the pure halves
  * kvmstats.h exports for this: qmp_parse_schemas() and qmp_parse_answers().
  *
- * Input: up to four JSON texts separated by NUL bytes, the "return" of
+ * Input: up to five JSON texts separated by NUL bytes, the "return" of
  *   query-stats-schemas \0 query-stats vm \0 query-stats vcpu \0
- *   query-cpus-fast
- * (the fourth part runs to the end). A part that is missing is passed as
+ *   query-cpus-fast \0 and the greeting (its version orders the lists)
+ * (the fifth part runs to the end). A part that is missing is passed as
  * NULL, which qmp_parse_answers() takes as an empty list. Each part is
  * given in a heap copy of its exact length, so ASan sees a read past it.
  * qmp_parse_schemas() gets the whole input and the first part.
@@ -23,7 +23,7 @@
 #include "kvmstats.h"
 #include "fuzz_check.h"
 
-#define NPARTS 4
+#define NPARTS 5
 
 static volatile double sink;
 
@@ -160,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.vm = text[1], .vm_len = len[1],
 		.vcpu = text[2], .vcpu_len = len[2],
 		.cpus = text[3], .cpus_len = len[3],
+		.greeting = text[4], .greeting_len = len[4],
 	};
 
 	rs = parse_schemas((const uint8_t *)text[0], len[0], &vm, &vcpu);

@@ -8,6 +8,12 @@ qmp_query_stats() and prints the result as JSON. The test asks QEMU itself,
 over the same socket, just before and just after: every cumulative or peak
 value the driver reports must lie between the two, histograms must have the
 sizes QEMU reports, and the peer pid must be QEMU's.
+
+QEMU sends every list of query-stats last element first (QAPI_LIST_PREPEND
+in its add_kvmstat_entry(), 7.1 to 10.0 at least), so QEMU's own lists are
+turned round here before they are compared; that the result is the kernel's
+bucket order is checked against the kernel's own rule for log histograms
+(test_histograms_in_kernel_order), on QEMU 7.2 and QEMU 10.
 """
 import errno
 import json
@@ -23,7 +29,7 @@ from pathlib import Path
 import pytest
 
 import qemus
-from conftest import BUILD, requires_qemu, wait_for
+from conftest import BUILD, requires_qemu, requires_qemu10, wait_for
 
 QMP_QUERY = BUILD / "tests/fixtures/qmp_query"
 pytestmark = requires_qemu
@@ -81,7 +87,9 @@ def qemu_sample(path):
         vm = q.cmd("query-stats", target="vm")
         vcpu = q.cmd("query-stats", target="vcpu")
         cpus = {c["qom-path"]: c["cpu-index"] for c in q.cmd("query-cpus-fast")}
-    flat = lambda entry: {s["name"]: s["value"] for s in entry["stats"]}
+    def flat(entry):    # lists back in the kernel's order
+        return {s["name"]: s["value"][::-1] if isinstance(s["value"], list) else s["value"]
+                for s in entry["stats"]}
     return {"vm": flat(next(e for e in vm if e["provider"] == "kvm")),
             "vcpus": {cpus[e["qom-path"]]: flat(e) for e in vcpu if e["provider"] == "kvm"}}
 
@@ -94,12 +102,12 @@ def qmp_query(path, timeout_ms=2000, repeat=1):
 
 
 class Qemu:
-    def __init__(self):
+    def __init__(self, version="7.2"):
         # sun_path holds 108 bytes: a short directory of our own, not tmp_path.
         self.dir = Path(tempfile.mkdtemp(prefix="qmp-"))
         self.sock = self.dir / "qmp.sock"
         self.proc = subprocess.Popen(
-            qemus.QEMU_72.argv("-m", "64", "-smp", "2", "-nographic",
+            qemus.QEMUS[version].argv("-m", "64", "-smp", "2", "-nographic",
                                "-name", "guest=qmptest,debug-threads=on",
                                "-qmp", f"unix:{self.sock},server=on,wait=off"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -219,3 +227,49 @@ def test_qemu_gone(qemu):
     result = subprocess.run([str(QMP_QUERY), str(sock), "300"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode in (errno.ECONNREFUSED, errno.ENOENT), result.stderr
+
+
+HALT_HISTS = (("halt_wait_hist", "halt_wait_ns"),
+              ("halt_poll_success_hist", "halt_poll_success_ns"),
+              ("halt_poll_fail_hist", "halt_poll_fail_ns"))
+
+
+def log_hist_fits(hist, ns):
+    """The kernel's KVM_STATS_LOG_HIST_UPDATE(hist, v) counts v in bucket
+    fls64(v) (bucket n >= 1 holds [2^(n-1), 2^n), the last one all above)
+    and adds the same v to the *_ns counter. So in the right order:
+    sum hist[n] * lo(n) <= ns and, the last bucket empty, ns < sum hist[n] * 2^n."""
+    lo = sum(c * (1 << (n - 1) if n else 0) for n, c in enumerate(hist))
+    hi = sum(c << n for n, c in enumerate(hist))
+    return lo <= ns and (hist[-1] > 0 or ns < hi or hi == ns == 0)
+
+
+@pytest.mark.parametrize("version", ["7.2", pytest.param("10", marks=requires_qemu10)])
+def test_histograms_in_kernel_order(version):
+    """kvm_stats' QMP source gives each halt histogram in the kernel's order:
+    it fits the matching *_ns counter, on a paused VM (nothing moves), and
+    QEMU's list as sent does not wherever the order tells."""
+    assert QMP_QUERY.exists(), f"{QMP_QUERY} not built: run make first"
+    vm = Qemu(version)
+    try:
+        def halted():
+            return any(sum(v["stats"]["halt_wait_hist"]) for v in qmp_query(vm.sock)["vcpus"])
+        wait_for(halted, timeout=15, step=0.2, what="a vCPU halt")
+        with Qmp(vm.sock) as q:
+            q.cmd("stop")
+        time.sleep(0.3)     # in-flight halts finish
+        ours = qmp_query(vm.sock)
+        sent = qemu_sample(vm.sock)
+    finally:
+        vm.stop()
+    told = 0
+    for v in ours["vcpus"]:
+        for hist, ns in HALT_HISTS:
+            h, n = v["stats"][hist], v["stats"][ns]
+            assert len(h) == 32, hist
+            assert log_hist_fits(h, n), f"vCPU {v['cpu-index']} {hist} {h} vs {ns} {n}"
+            # qemu_sample() turned QEMU's list round: as sent, it is h[::-1].
+            assert sent["vcpus"][v["cpu-index"]][hist] == h, hist
+            if not log_hist_fits(h[::-1], n):
+                told += 1
+    assert told > 0, "no histogram whose order the counters tell"

@@ -174,7 +174,10 @@ static void check_layout(const struct kvmstats_schema *s)
 	assert_int_equal(s->refs, 1);
 }
 
-/* Every value of one StatsResult's "stats" is in values where desc says. */
+/*
+ * Every value of one StatsResult's "stats" is in values where desc says, a
+ * list last element first: every QEMU so far sends it reversed.
+ */
 static void check_entry(const struct kvmstats_schema *s, const uint64_t *values,
 			const json_t *stats)
 {
@@ -191,7 +194,7 @@ static void check_entry(const struct kvmstats_schema *s, const uint64_t *values,
 		if (json_is_array(v)) {
 			assert_int_equal(d->size, json_array_size(v));
 			json_array_foreach(v, j, x)
-				assert_int_equal(values[d->index + j],
+				assert_int_equal(values[d->index + d->size - 1 - j],
 						 (uint64_t)json_integer_value(x));
 		} else {
 			assert_int_equal(d->size, 1);
@@ -290,6 +293,78 @@ static void test_answers_real(void **state)
 			       ret_text[CMD_VCPU], ret_text[CMD_CPUS], &s), 0);
 	assert_int_equal(s->pid, 0);
 	check_real(s);
+	qmp_stats_free(s);
+}
+
+/*
+ * The kernel puts a halt of v ns in bucket fls64(v) of a log histogram
+ * (bucket n >= 1 holds [2^(n-1), 2^n), the last one everything above) and
+ * adds the same v to the matching *_ns counter. So for a right bucket
+ * order: sum hist[n] * lo(n) <= ns, and, the last bucket empty,
+ * ns < sum hist[n] * 2^n. 1 when hist[size] and ns fit that, else 0.
+ */
+static int hist_fits(const uint64_t *hist, uint16_t size, uint64_t ns)
+{
+	unsigned __int128 lo = 0, hi = 0;
+
+	for (uint16_t n = 0; n < size; n++) {
+		lo += (unsigned __int128)hist[n] * (n ? (uint64_t)1 << (n - 1) : 0);
+		hi += (unsigned __int128)hist[n] << n;
+	}
+	if (lo > ns)
+		return 0;
+	return hist[size - 1] != 0 || ns < hi || (hi == 0 && ns == 0);
+}
+
+/*
+ * QEMU 7.2's captured answer: vCPU 1 halted twice for 795 ms in all, which
+ * QEMU lists as two halts in bucket 2 ([2, 4) ns). In the kernel's order,
+ * bucket 29 ([268, 537) ms), they fit halt_wait_ns; as sent, they do not.
+ */
+static void test_hist_kernel_order(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "halt_wait_hist", "halt_wait_ns" },
+		{ "halt_poll_success_hist", "halt_poll_success_ns" },
+		{ "halt_poll_fail_hist", "halt_poll_fail_ns" },
+	};
+	struct qmp_answers a = {
+		.schemas = ret_text[CMD_SCHEMAS], .vm = ret_text[CMD_VM],
+		.vcpu = ret_text[CMD_VCPU], .cpus = ret_text[CMD_CPUS],
+		.greeting = greeting,
+		.schemas_len = strlen(ret_text[CMD_SCHEMAS]),
+		.vm_len = strlen(ret_text[CMD_VM]),
+		.vcpu_len = strlen(ret_text[CMD_VCPU]),
+		.cpus_len = strlen(ret_text[CMD_CPUS]),
+		.greeting_len = strlen(greeting),
+	};
+	struct qmp_stats *s;
+	const struct kvmstats_desc *h;
+	uint64_t sent[32];
+	(void)state;
+
+	assert_int_equal(qmp_parse_answers(&a, &s), 0);
+	assert_int_equal(s->qemu.major, 7);
+	assert_int_equal(s->qemu.minor, 2);
+	assert_int_equal(s->qemu.micro, 22);
+	for (size_t c = 0; c < s->nvcpus; c++) {
+		const uint64_t *v = s->vcpu_values[c];
+
+		for (size_t p = 0; p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+			h = &s->vcpu_schema->desc[schema_find(s->vcpu_schema, pairs[p][0])];
+			assert_int_equal(h->size, 32);
+			assert_true(hist_fits(v + h->index, h->size,
+					      v[s->vcpu_schema->desc[schema_find(
+						      s->vcpu_schema, pairs[p][1])].index]));
+		}
+	}
+	h = &s->vcpu_schema->desc[schema_find(s->vcpu_schema, "halt_wait_hist")];
+	assert_int_equal(s->vcpu_index[1], 1);
+	assert_int_equal(s->vcpu_values[1][h->index + 29], 2);
+	for (int n = 0; n < 32; n++)
+		sent[n] = s->vcpu_values[1][h->index + 31 - n];
+	assert_false(hist_fits(sent, 32, s->vcpu_values[1][s->vcpu_schema->desc[
+				schema_find(s->vcpu_schema, "halt_wait_ns")].index]));
 	qmp_stats_free(s);
 }
 
@@ -569,8 +644,8 @@ static void test_stats_lenient(void **state)
 	assert_int_equal(s->vcpu_index[0], 0);
 	assert_int_equal(s->vcpu_index[1], 1);
 	assert_int_equal(s->vcpu_values[0][v->desc[0].index], 0);
-	assert_int_equal(s->vcpu_values[0][v->desc[1].index], 5);
-	assert_int_equal(s->vcpu_values[0][v->desc[1].index + 1], 6);
+	assert_int_equal(s->vcpu_values[0][v->desc[1].index], 6);	/* reversed */
+	assert_int_equal(s->vcpu_values[0][v->desc[1].index + 1], 5);
 	assert_int_equal(s->vcpu_values[0][v->desc[2].index], 0);
 	assert_int_equal(s->vcpu_values[1][v->desc[0].index], 7);
 	assert_int_equal(s->vcpu_values[1][v->desc[1].index], 0);
@@ -601,6 +676,46 @@ static void test_vcpu_order(void **state)
 	qmp_stats_free(s);
 }
 
+/* The version decides the order; one QEMU never said is as every other. */
+static void test_version_order(void **state)
+{
+	static const struct qmp_version seen[] = {
+		{ 7, 1, 0 }, { 7, 2, 22 }, { 8, 2, 0 }, { 10, 0, 2 }, { 0, 0, 0 },
+	};
+	static const char *const greetings[] = {
+		"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, "
+		"\"major\": 10}, \"package\": \"\"}, \"capabilities\": []}}",
+		"{\"QMP\": {\"capabilities\": []}}",
+		"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": -1, \"minor\": 0, "
+		"\"major\": 10}}}}",
+	};
+	static const struct qmp_version want[] = { { 10, 0, 2 }, { 0, 0, 0 }, { 0, 0, 0 } };
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		assert_int_equal(qmp_lists_reversed(&seen[i]), 1);
+	for (size_t i = 0; i < sizeof(greetings) / sizeof(greetings[0]); i++) {
+		struct qmp_answers a = {
+			.schemas = SMALL_SCHEMAS, .schemas_len = strlen(SMALL_SCHEMAS),
+			.vcpu = "[" VCPU("/c0", "{\"name\": \"hist\", \"value\": [1, 2, 3]}") "]",
+			.cpus = CPUS2, .cpus_len = strlen(CPUS2),
+			.greeting = greetings[i], .greeting_len = strlen(greetings[i]),
+		};
+		struct qmp_stats *s;
+		const struct kvmstats_desc *d;
+
+		a.vcpu_len = strlen(a.vcpu);
+		assert_int_equal(qmp_parse_answers(&a, &s), 0);
+		assert_int_equal(s->qemu.major, want[i].major);
+		assert_int_equal(s->qemu.minor, want[i].minor);
+		assert_int_equal(s->qemu.micro, want[i].micro);
+		d = &s->vcpu_schema->desc[schema_find(s->vcpu_schema, "hist")];
+		assert_int_equal(s->vcpu_values[0][d->index], 3);
+		assert_int_equal(s->vcpu_values[0][d->index + 2], 1);
+		qmp_stats_free(s);
+	}
+}
+
 /* The size of a linear histogram, and its bucket size, reach the desc. */
 static void test_linear_hist(void **state)
 {
@@ -622,7 +737,9 @@ static void test_linear_hist(void **state)
 	assert_int_equal(d->index, 1);
 	assert_int_equal(s->vm_schema->desc[2].index, 9);
 	assert_int_equal(s->vm_values[9], 3);
-	assert_int_equal(s->vm_values[1 + 7], 8);
+	/* QEMU sends the list last bucket first, linear ones too. */
+	assert_int_equal(s->vm_values[1], 8);
+	assert_int_equal(s->vm_values[1 + 7], 1);
 	assert_int_equal(decode_bucket_bounds(d, 2, &lo, &hi), 0);
 	assert_int_equal(lo, 10);
 	assert_int_equal(hi, 15);
@@ -1079,6 +1196,7 @@ int main(void)
 		cmocka_unit_test(test_schemas_real),
 		cmocka_unit_test(test_answers_real),
 		cmocka_unit_test(test_answers_absent),
+		cmocka_unit_test(test_hist_kernel_order),
 		cmocka_unit_test(test_schema_unknown_kept),
 		cmocka_unit_test(test_schema_skips_others),
 		cmocka_unit_test(test_schema_broken),
@@ -1086,6 +1204,7 @@ int main(void)
 		cmocka_unit_test(test_stats_broken),
 		cmocka_unit_test(test_stats_lenient),
 		cmocka_unit_test(test_vcpu_order),
+		cmocka_unit_test(test_version_order),
 		cmocka_unit_test(test_linear_hist),
 		cmocka_unit_test(test_stats_huge),
 		cmocka_unit_test(test_server_serves),
