@@ -49,7 +49,9 @@ static void usage(FILE *f)
 	      "                     extended regex (repeatable)\n"
 	      "  -s, --stat STAT    show these stats instead of the kvmstat columns;\n"
 	      "                     a name or \"/regex/\" (repeatable)\n"
-	      "  -t, --totals       add a row per VM with the sum of its vCPUs\n"
+	      "  -t, --totals       add a row per VM with the sum of its vCPUs (with\n"
+	      "                     --json: \"totals\", the VM-wide values the\n"
+	      "                     plugins report: sums, peaks the maximum)\n"
 	      "  -j, --json         one JSON object per interval, with every stat's\n"
 	      "                     value since the VM started and its change over\n"
 	      "                     the interval\n"
@@ -487,6 +489,37 @@ static json_t *json_stats(const struct options *o, const struct statsfd *s)
 	return obj;
 }
 
+/*
+ * {"vcpus": N, "stats": {name: value}}: host_vcpu_totals() over the vCPUs
+ * that share the first one's schema, what the Netdata and collectd plugins
+ * report VM-wide; JSON null when the VM has no vCPU, NULL: no memory.
+ */
+static json_t *json_totals(const struct options *o, const struct kvmstats_vm *vm)
+{
+	const struct kvmstats_schema *schema;
+	json_t *stats;
+	uint64_t *v;
+	int n;
+
+	if (vm->nvcpus == 0)
+		return json_null();
+	schema = vm->vcpus[0]->stats->schema;
+	v = calloc(schema->num_values ? schema->num_values : 1, sizeof(*v));
+	stats = json_object();
+	if (!v || !stats) {
+		free(v);
+		json_decref(stats);
+		return NULL;
+	}
+	n = host_vcpu_totals(vm, schema, v);
+	for (uint32_t i = 0; i < schema->num_desc; i++)
+		if (filter_match(o->stat_filter, schema->desc[i].name) == 1)
+			json_object_set_new(stats, schema->desc[i].name,
+					    json_values(v, &schema->desc[i]));
+	free(v);
+	return json_pack("{s:i, s:o}", "vcpus", n, "stats", stats);
+}
+
 static const char *name_source(enum discover_name_source source)
 {
 	switch (source) {
@@ -524,6 +557,8 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 		      "source", host_source_name(vm->vm_source),
 		      "stats", vm->vm_stats ? json_stats(o, vm->vm_stats) : json_null(),
 		      "vcpus", vcpus);
+	if (j && o->totals)
+		json_object_set_new(j, "totals", json_totals(o, vm));
 	return j;
 }
 
@@ -663,6 +698,12 @@ static void sleep_until(struct timespec *deadline, unsigned interval)
 		;
 }
 
+static void say_news(const char *line, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "kvmstat: %s\n", line);
+}
+
 /* Says once that some vCPUs are left out, and which limit did it. */
 static void warn_limited(const struct kvmstats_scan_report *rep, bool *warned)
 {
@@ -678,6 +719,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	       const struct priv_report *priv)
 {
 	struct kvmstats_scan_report rep;
+	struct scan_said news = { 0 };
 	struct timespec deadline;
 	bool warned = false;
 	int r;
@@ -688,6 +730,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		return 1;
 	}
 	warn_limited(&rep, &warned);
+	scan_news(&news, r, &rep, host, say_news, NULL);
 	if (o->sources) {
 		host_sample(host);
 		print_sources(host);
@@ -700,8 +743,10 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	for (unsigned long n = 0; o->count == 0 || n < o->count; n++) {
 		sleep_until(&deadline, o->interval);
 		/* New VMs and hot-plugged vCPUs; exited VMMs are released. */
-		if (host_rescan(host, &rep) >= 0)
+		r = host_rescan(host, &rep);
+		if (r >= 0)
 			warn_limited(&rep, &warned);
+		scan_news(&news, r, &rep, host, say_news, NULL);
 		host_sample(host);
 		r = o->json ? print_json(o, host) : print_table(o, host);
 		if (r < 0 || fflush(stdout) != 0)
