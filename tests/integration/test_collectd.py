@@ -71,18 +71,18 @@ def test_csv_exact_counts_filters_and_release(testvm, daemons):
                         'VM "/^cd-a$/"', "IgnoreSelectedVM false", "RefreshInterval 1",
                         csv=True)
 
-    total = cd.wait_for_csv("kvm_stats-cd_a", "derive-mmio_exits", rows=2)
+    total = cd.wait_for_csv("kvm_stats-cd-a", "derive-mmio_exits", rows=2)
     assert last(total) == sum(c["mmio"] for c in truth) == k * vcpus
-    assert last(cd.wait_for_csv("kvm_stats-cd_a", "derive-halt_exits")) == vcpus
+    assert last(cd.wait_for_csv("kvm_stats-cd-a", "derive-halt_exits")) == vcpus
     for c in truth:
-        inst = f"kvm_stats-cd_a-vcpu{c['vcpu']}"
+        inst = f"kvm_stats-cd-a-vcpu{c['vcpu']}"
         assert last(cd.wait_for_csv(inst, "derive-mmio_exits")) == c["mmio"] == k
         assert last(cd.wait_for_csv(inst, "derive-halt_exits")) == c["hlt"] == 1
-    assert cd.wait_for_csv("kvm_stats-cd_a", "bytes-mapped_guest_memory")
-    assert cd.wait_for_csv("kvm_stats-cd_a", "gauge-pages_4k")
+    assert cd.wait_for_csv("kvm_stats-cd-a", "bytes-mapped_guest_memory")
+    assert cd.wait_for_csv("kvm_stats-cd-a", "gauge-pages_4k")
 
     files = cd.csv_files()
-    assert not any("cd_excluded" in f for f in files), "an excluded VM was sent"
+    assert not any("cd-excluded" in f for f in files), "an excluded VM was sent"
     assert not any("-pf_" in f for f in files), "an excluded stat was sent"
     assert other.pid
 
@@ -90,9 +90,9 @@ def test_csv_exact_counts_filters_and_release(testvm, daemons):
     assert len(kvm_links(cd.pid)) == 1 + vcpus
     vm.stop()
     wait_for(lambda: kvm_links(cd.pid) == [], timeout=5, what="collectd to close the fds")
-    rows = len(cd.csv_rows("kvm_stats-cd_a", "derive-mmio_exits"))
+    rows = len(cd.csv_rows("kvm_stats-cd-a", "derive-mmio_exits"))
     time.sleep(2.5)
-    assert len(cd.csv_rows("kvm_stats-cd_a", "derive-mmio_exits")) == rows
+    assert len(cd.csv_rows("kvm_stats-cd-a", "derive-mmio_exits")) == rows
 
 
 def test_hostname_format_name_and_histograms(testvm, daemons):
@@ -100,12 +100,12 @@ def test_hostname_format_name_and_histograms(testvm, daemons):
     cd = start_collectd(daemons, 'HostnameFormat "name"', "Histograms true", "PerVCPU true",
                         'VM "as-host"', csv=True)
     # The VM is the host: <vm>/kvm_stats[-vcpuN]/<type>-<stat>
-    vcpu_file = cd.data_dir / "as_host" / "kvm_stats-vcpu0"
+    vcpu_file = cd.data_dir / "as-host" / "kvm_stats-vcpu0"
     rows = wait_for(lambda: [l for f in vcpu_file.glob("derive-mmio_exits-*")
                              for l in f.read_text().splitlines()[1:]], timeout=20,
-                    what="as_host/kvm_stats-vcpu0/derive-mmio_exits")
+                    what="as-host/kvm_stats-vcpu0/derive-mmio_exits")
     assert rows[-1].split(",")[1] == "3"
-    vm_dir = cd.data_dir / "as_host" / "kvm_stats"
+    vm_dir = cd.data_dir / "as-host" / "kvm_stats"
     wait_for(lambda: len(list(vm_dir.glob("derive-halt_wait_hist-*"))) >= 32, timeout=10,
              what="histogram buckets")
     names = {re.sub(r"-\d{4}-\d\d-\d\d$", "", f.name)
@@ -169,6 +169,19 @@ def safe_instance(name):
         out += ch
         i += n
     return out
+
+
+def escaped_to_tmp():
+    """What /tmp and its subdirectories hold named after ESCAPE. Other
+    tests make and remove directories there meanwhile: a directory that
+    goes while it is listed is skipped, not an error."""
+    found = []
+    for top in [Path("/tmp"), *Path("/tmp").iterdir()]:
+        try:
+            found += [p for p in top.iterdir() if ESCAPE in p.name]
+        except OSError:
+            pass
+    return found
 
 
 def csv_values(directory, type_file):
@@ -247,8 +260,7 @@ def test_hostile_vm_names_stay_in_their_identifiers(testvm, daemons, hostname_fo
         # "../../<ESCAPE>" is kept as "_._.__<ESCAPE>": no component of
         # its own, nothing hidden.
         assert not any(part.startswith((ESCAPE, ".")) for part in rel.parts), rel
-    assert not list(Path("/tmp").glob(f"*{ESCAPE}*"))
-    assert not list(Path("/tmp").glob(f"*/*{ESCAPE}*"))
+    assert not escaped_to_tmp()
     top = {p.name for p in cd.data_dir.iterdir()}
     if hostname_format == "host":
         assert top == {cd.hostname}
@@ -401,7 +413,7 @@ def test_collectds_capabilities_are_unchanged_by_the_plugin(testvm, daemons, tmp
     cd = start_wrapped(daemons, True, wrapper, binary,
                        ("PerVCPU true", "RefreshInterval 1", 'VM "cd-caps"'))
     # The plugin reads the VM (it took its fds), rescanning at every read.
-    rows = cd.wait_for_csv("kvm_stats-cd_caps", "derive-mmio_exits", rows=4)
+    rows = cd.wait_for_csv("kvm_stats-cd-caps", "derive-mmio_exits", rows=4)
     assert rows[-1]["value"] == 2 * k == sum(c["mmio"] for c in vm.counts()["vms"][0]["vcpus"])
     assert len(kvm_links(cd.pid)) == 3
     for _ in range(4):
@@ -449,9 +461,9 @@ def test_root_without_ptrace_reads_what_it_claims(testvm, daemons):
     testvm("--mmio", 5, name="cd-roots")
     cd = start_wrapped(daemons, True, NO_PTRACE,
                        lines=("RefreshInterval 1", 'VM "/^cd-(peer|roots)$/"'))
-    assert cd.wait_for_csv("kvm_stats-cd_peer", "derive-mmio_exits", timeout=10)[-1]["value"] == 4
+    assert cd.wait_for_csv("kvm_stats-cd-peer", "derive-mmio_exits", timeout=10)[-1]["value"] == 4
     assert DENIED_LINE in cd.log()
-    assert not any(f.startswith("kvm_stats-cd_roots") for f in cd.csv_files())
+    assert not any(f.startswith("kvm_stats-cd-roots") for f in cd.csv_files())
 
 
 @requires_qemu
