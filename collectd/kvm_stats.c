@@ -55,6 +55,7 @@ struct context {
 	c_complain_t complain_denied;
 	c_complain_t complain_error;
 	c_complain_t complain_nostats;
+	struct scan_said news;	/* what scan_news() said last */
 };
 
 /* Per-VM state, in kvmstats_vm.user. */
@@ -342,6 +343,12 @@ static void read_vm(struct context *ctx, const struct kvmstats_vm *vm)
 
 /* ------------------------------------------------------------------ read */
 
+static void say_news(const char *line, void *ctx)
+{
+	(void)ctx;
+	WARNING(PLUGIN_NAME " plugin: %s", line);
+}
+
 static void rescan(struct context *ctx)
 {
 	struct kvmstats_scan_report rep;
@@ -349,6 +356,8 @@ static void rescan(struct context *ctx)
 
 	if (r < 0)
 		rep = (struct kvmstats_scan_report){ .first_error = r };
+	else	/* a failed rescan is the complaint below */
+		scan_news(&ctx->news, r, &rep, ctx->host, say_news, NULL);
 	if (rep.acquire_denied > 0)
 		c_complain(LOG_WARNING, &ctx->complain_denied,
 			   PLUGIN_NAME " plugin: %u stats fds could not be taken: "

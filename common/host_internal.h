@@ -17,6 +17,13 @@ struct host_vm {
 	uint64_t seen;		/* host->generation of the last scan that saw it */
 	int nfds;		/* its VMM's fd count when last listed; -1: unknown */
 	bool announced;		/* vm_added was called */
+	/*
+	 * Stats fds its VMM held at the last listing that we could not take,
+	 * and why (-errno): looked at again at every rescan until taken.
+	 */
+	unsigned unread;
+	int unread_error;
+	unsigned unread_tries;	/* listings in a row that left some unread */
 	struct debugfs_vm *debugfs;
 };
 

@@ -584,14 +584,47 @@ struct kvmstats_scan_report {
 	unsigned qmp_failed;		/* QMP sockets that did not answer */
 	int qmp_error;			/* the first such failure's -errno */
 	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
-	bool debugfs_missing;		/* debugfs asked for but not there */
+	bool debugfs_missing;		/* debugfs asked for but not readable */
+	int debugfs_error;		/* why not: debugfs_probe()'s -errno */
 	unsigned fds_limited;		/* stats fds not taken: limit reached */
+	/*
+	 * Over all VMs, not only those this rescan looked at: stats fds their
+	 * VMMs hold that could not be taken, at two listings in a row, for a
+	 * reason other than the fd limit or a refusal (which have their own
+	 * counts above): -errno in unread_error, of the VM unread_pid. Every
+	 * rescan tries them again.
+	 */
+	unsigned vms_unread, fds_unread;
+	int unread_error;
+	pid_t unread_pid;
 	size_t fd_limit;		/* that limit (kvmstats_sources.max_fds) */
 	bool walked;			/* this rescan walked all of /proc */
 	int first_error;		/* first other -errno, 0 if none */
 };
 
 struct kvmstats_host;
+
+/* ------------------------------------------------------------------ news.c */
+
+/* What scan_news() said last; zero-initialize. */
+struct scan_said {
+	int rescan_error;
+	int failed_error;
+	unsigned unread_vms, unread_fds;
+	int unread_error;
+	pid_t unread_pid;
+};
+
+/*
+ * Calls say() with each line worth saying about a rescan that returned r
+ * (and, when r >= 0, filled rep): a failed rescan, processes skipped for an
+ * error, stats fds a VMM holds that could not be taken. Each state is said
+ * once, and again only when it changes or clears. The line has no prefix
+ * and no newline.
+ */
+void scan_news(struct scan_said *said, int r,
+	       const struct kvmstats_scan_report *rep, struct kvmstats_host *host,
+	       void (*say)(const char *line, void *ctx), void *ctx);
 
 /* Sources besides held stats fds; all off by default. */
 struct kvmstats_sources {

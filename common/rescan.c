@@ -220,15 +220,22 @@ static int add_vcpu(struct kvmstats_host *host, struct kvmstats_vm *vm,
 }
 
 /*
- * Takes the stats fds of p that vm does not have yet. Errors are counted
- * in the report and do not stop the others: an fd closed meanwhile
- * (-EBADF, -ESTALE) or a VMM that just exited (-ESRCH) is simply skipped.
+ * Takes the stats fds of p that vm does not have yet. Errors do not stop
+ * the others. What could not be taken, whatever the reason (an fd closed
+ * meanwhile: -EBADF, -ESTALE; a VMM exiting: -ESRCH; a refusal; the fd
+ * limit), is remembered in hv->unread, so that every rescan tries again
+ * instead of waiting for the VMM's fd count to change, and the front ends
+ * can say why.
  */
 static void take_new_fds(struct kvmstats_host *host, struct host_vm *hv,
 			 const struct discover_proc *p, bool announce)
 {
 	struct kvmstats_vm *vm = &hv->pub;
 
+	unsigned before = hv->unread;
+
+	hv->unread = 0;
+	hv->unread_error = 0;
 	for (size_t i = 0; !host->no_fds && i < p->nfds; i++) {
 		const struct discover_fd *dfd = &p->fds[i];
 		struct kvmstats_vcpu *c;
@@ -245,11 +252,34 @@ static void take_new_fds(struct kvmstats_host *host, struct host_vm *hv,
 			if (r >= 0 && announce && host->hooks.vcpu_added)
 				host->hooks.vcpu_added(vm, c, host->ctx);
 		}
+		if (r >= 0)
+			continue;
+		hv->unread++;
+		hv->unread_error = r;
 		if (r == -EMFILE)
 			host->report->fds_limited++;
-		else if (r < 0 && r != -ESRCH && r != -EBADF && r != -ESTALE)
+		else if (r != -ESRCH && r != -EBADF && r != -ESTALE)
 			note_error(host->report, r);
 	}
+	hv->unread_tries = hv->unread == 0 ? 0 : before > 0 ? hv->unread_tries + 1 : 1;
+}
+
+/*
+ * What the report says of fds left unread: VMs where a retry failed too
+ * (one failure is a race with the VMM: an fd closed, an exit). The fd
+ * limit and refusals have messages of their own.
+ */
+static void report_unread(const struct host_vm *hv, struct kvmstats_scan_report *rep)
+{
+	int e = hv->unread_error;
+
+	if (hv->unread_tries < 2 || e == -EMFILE || e == -EPERM || e == -EACCES)
+		return;
+	if (rep->vms_unread++ == 0) {
+		rep->unread_error = e;
+		rep->unread_pid = hv->pub.pid;
+	}
+	rep->fds_unread += hv->unread;
 }
 
 static int merge_proc(const struct discover_proc *p, void *ctx)
@@ -384,7 +414,8 @@ static int collect_looks(struct kvmstats_host *host, struct looks *l)
 
 		if (n == -ESRCH)
 			continue;	/* exited: host_reap() releases it */
-		if (n <= 0 || n != hv->nfds)
+		/* unread: a failed take is tried again, not only on a change. */
+		if (n <= 0 || n != hv->nfds || hv->unread > 0)
 			looks_add(l, hv->pub.pid, 0);
 	}
 	return 0;
@@ -536,6 +567,7 @@ int host_rescan(struct kvmstats_host *host,
 
 		if (!hv->pub.vm_stats && hv->pub.nvcpus == 0)
 			report.vms_without_stats++;
+		report_unread(hv, &report);
 		/* Announced once its first scan has attached every source. */
 		if (!hv->announced) {
 			hv->announced = true;

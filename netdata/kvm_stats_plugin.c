@@ -439,6 +439,13 @@ static void report_scan(const struct kvmstats_scan_report *rep, bool *said)
 	}
 }
 
+/* A line of scan_news(), on Netdata's error log. */
+static void say_news(const char *line, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "kvm_stats.plugin: %s\n", line);
+}
+
 /* While the output waits for Netdata: release the VMs whose VMM exited. */
 static void reap(void *host)
 {
@@ -461,8 +468,10 @@ static int run(struct plugin *p)
 		if (now + step / 2 >= rescan_at) {
 			struct kvmstats_scan_report rep;
 
-			if (host_rescan(p->host, &rep) >= 0)
-				report_scan(&rep, said);
+			r = host_rescan(p->host, &rep);
+			if (r >= 0)
+				report_scan(p, &rep, said);
+			scan_news(&news, r, &rep, p->host, say_news, NULL);
 			rescan_at = now + rescan_step;
 		}
 		host_sample(p->host);
