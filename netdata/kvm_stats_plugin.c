@@ -457,7 +457,8 @@ static int run(struct plugin *p)
 	uint64_t step = (uint64_t)p->cfg.update_every * USEC_PER_SEC;
 	uint64_t rescan_step = (uint64_t)p->cfg.rescan_every * USEC_PER_SEC;
 	uint64_t next = now_usec(), rescan_at = next;
-	bool said[3] = { false, false, false };
+	bool said[4] = { false, false, false, false };
+	struct scan_said news = { 0 };
 	int r;
 
 	while (!stop) {
