@@ -698,6 +698,12 @@ static void sleep_until(struct timespec *deadline, unsigned interval)
 		;
 }
 
+static void say_news(const char *line, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "kvmstat: %s\n", line);
+}
+
 /* Says once that some vCPUs are left out, and which limit did it. */
 static void warn_limited(const struct kvmstats_scan_report *rep, bool *warned)
 {
@@ -713,6 +719,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	       const struct priv_report *priv)
 {
 	struct kvmstats_scan_report rep;
+	struct scan_said news = { 0 };
 	struct timespec deadline;
 	bool warned = false;
 	int r;
@@ -723,6 +730,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		return 1;
 	}
 	warn_limited(&rep, &warned);
+	scan_news(&news, r, &rep, host, say_news, NULL);
 	if (o->sources) {
 		host_sample(host);
 		print_sources(host);
@@ -735,8 +743,10 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	for (unsigned long n = 0; o->count == 0 || n < o->count; n++) {
 		sleep_until(&deadline, o->interval);
 		/* New VMs and hot-plugged vCPUs; exited VMMs are released. */
-		if (host_rescan(host, &rep) >= 0)
+		r = host_rescan(host, &rep);
+		if (r >= 0)
 			warn_limited(&rep, &warned);
+		scan_news(&news, r, &rep, host, say_news, NULL);
 		host_sample(host);
 		r = o->json ? print_json(o, host) : print_table(o, host);
 		if (r < 0 || fflush(stdout) != 0)
