@@ -449,6 +449,16 @@ static int list_stats(int dirfd, const struct kvmstats_schema *const *known,
 	return r;
 }
 
+int debugfs_probe(const char *root)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 /*
  * Besides the errors the header names: -EINVAL bad pid or vm_fd,
  * -EACCES/-EPERM root or the directory not searchable, -E2BIG more than

@@ -428,6 +428,17 @@ int qmp_lists_reversed(const struct qmp_version *qemu);
  */
 struct debugfs_vm;
 
+/*
+ * 0 when root can be opened and listed with the caller's effective
+ * credentials, capabilities included (raise CAP_DAC_READ_SEARCH first: the
+ * debugfs mount point is root's 0700). Not access(2): that checks with the
+ * real uid and, for a non-root one, without any capability, so it says
+ * "no" to a plugin of user netdata that holds CAP_DAC_READ_SEARCH.
+ * -ENOENT debugfs not mounted (or KVM without debugfs), -EACCES/-EPERM
+ * not permitted, -ENOTDIR, other -errno from open.
+ */
+int debugfs_probe(const char *root);
+
 /* Calls cb for every "<pid>-<fd>" directory under root. Returns how many. */
 int debugfs_scan(const char *root, int (*cb)(pid_t pid, int vm_fd, void *ctx),
 		 void *ctx);

@@ -206,18 +206,21 @@ void sources_attach_debugfs(struct kvmstats_host *host, struct kvmstats_scan_rep
 {
 	const struct kvmstats_schema *const *known;
 	size_t nknown = statsfd_cache_schemas(host->cache, &known);
+	int r;
 
 	if (!host->debugfs)
 		return;
-	if (access(host->debugfs, R_OK | X_OK) < 0) {
+	/* With the capabilities host_rescan() raised: never access(2). */
+	r = debugfs_probe(host->debugfs);
+	if (r < 0) {
 		rep->debugfs_missing = true;
+		rep->debugfs_error = r;
 		return;
 	}
 	for (size_t i = 0; i < host->nvms; i++) {
 		struct host_vm *hv = host->vms[i];
 		struct kvmstats_vm *vm = &hv->pub;
 		unsigned denied = 0;
-		int r;
 
 		/* The directory is <pid>-<fd>: only a VM's own fd names it. */
 		if (vm->vm_stats || vm->vm_fd < 0)

@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +28,8 @@
 #include "output.h"
 
 #define CONFIG_NAME "kvm_stats.conf"
-#define DEBUGFS_KVM "/sys/kernel/debug/kvm"
+#define DEBUGFS_MOUNT "/sys/kernel/debug"
+#define DEBUGFS_KVM DEBUGFS_MOUNT "/kvm"
 #define USEC_PER_SEC 1000000ULL
 
 /* One layout per pair of schemas: every VM of one kernel shares it. */
@@ -44,6 +47,7 @@ struct plugin {
 	struct kvmstats_host *host;
 	struct cached_layout *layouts;
 	size_t nlayouts;
+	struct priv_report priv;	/* the capabilities it started with */
 	int error;		/* first -errno a hook met (out of memory) */
 	bool exiting;		/* VMs released at exit are not gone: no obsolete */
 };
@@ -358,31 +362,89 @@ static int disable(const char *fmt, ...)
 	return 1;
 }
 
-/* debugfs is root's: look with CAP_DAC_READ_SEARCH raised. */
-static bool debugfs_readable(void)
+/* The plugin's own path, for the setcap line; "" if unknown. */
+static void self_path(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * debugfs is root's (the mount point is 0700): look with CAP_DAC_READ_SEARCH
+ * raised, by opening it. access(2) would check with the real uid (netdata)
+ * and no capability at all, and say no although the plugin may read it.
+ */
+static int debugfs_check(void)
 {
 	struct priv_saved saved = { 0 };
-	bool ok;
+	int r;
 
 	priv_raise(&saved);
-	ok = access(DEBUGFS_KVM, R_OK | X_OK) == 0;
+	r = debugfs_probe(DEBUGFS_KVM);
 	priv_restore(&saved);
-	return ok;
+	return r;
+}
+
+/* Is debugfs mounted on its usual place? statfs needs no search on it. */
+static bool debugfs_mounted(void)
+{
+	struct statfs st;
+
+	return statfs(DEBUGFS_MOUNT, &st) == 0 && st.f_type == DEBUGFS_MAGIC;
+}
+
+/*
+ * Says once why debugfs cannot serve the VM-wide stats (mapped memory,
+ * MMU) of a VMM that holds no VM stats fd, and what fixes it. err is
+ * debugfs_probe()'s -errno.
+ */
+static void report_debugfs(const struct priv_report *priv, int err)
+{
+	char self[PATH_MAX];
+
+	fputs("kvm_stats.plugin: VM-wide stats of VMs whose VMM holds no VM "
+	      "stats fd (QEMU 8.1 and later hold only vCPU ones, QEMU 7.x none) "
+	      "come from " DEBUGFS_KVM ", which ", stderr);
+	if (err == -ENOENT && !debugfs_mounted())
+		fputs("does not exist: debugfs is not mounted. Mount it: mount -t "
+		      "debugfs none " DEBUGFS_MOUNT " (or a debugfs line in "
+		      "/etc/fstab)\n", stderr);
+	else if (err == -ENOENT)
+		fputs("does not exist although debugfs is mounted: this kernel's "
+		      "KVM has no debugfs entries\n", stderr);
+	else if ((err == -EACCES || err == -EPERM) && !priv->dac_read_search &&
+		 priv->root)
+		fputs("is root's and CAP_DAC_READ_SEARCH is not in the plugin's "
+		      "bounding set: allow it (CapabilityBoundingSet) in "
+		      "netdata.service\n", stderr);
+	else if ((err == -EACCES || err == -EPERM) && !priv->dac_read_search) {
+		self_path(self, sizeof(self));
+		fprintf(stderr, "is root's (0700) and CAP_DAC_READ_SEARCH is missing. "
+			"Grant it: setcap cap_sys_ptrace,cap_dac_read_search+ep %s\n",
+			self);
+	} else
+		fprintf(stderr, "cannot be read: %s\n", strerror(-err));
+}
+
+/* A VM that debugfs would serve, if it could be read. */
+static bool wants_debugfs(const struct kvmstats_vm *vm)
+{
+	return !vm->vm_stats && vm->vm_fd >= 0;
 }
 
 static int check_system(const struct priv_report *priv, const struct plugin_config *cfg,
 			bool *ret_no_fds)
 {
 	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	struct utsname u;
 	int r = statsfd_supported();
 
-	self[n > 0 ? n : 0] = '\0';
+	self_path(self, sizeof(self));
 	*ret_no_fds = false;
 	if (r == 0) {
 		uname(&u);
-		if (cfg->debugfs && debugfs_readable()) {
+		if (cfg->debugfs && debugfs_check() == 0) {
 			fprintf(stderr, "kvm_stats.plugin: kernel %s has no KVM binary stats "
 				"API: reading debugfs only\n", u.release);
 			*ret_no_fds = true;
@@ -417,8 +479,17 @@ static int parse_update_every(int argc, char **argv, int *ret)
 
 /* ----------------------------------------------------------------- loop */
 
-static void report_scan(const struct kvmstats_scan_report *rep, bool *said)
+static void report_scan(const struct plugin *p, const struct kvmstats_scan_report *rep,
+			bool *said)
 {
+	if (rep->debugfs_error < 0 && !said[3]) {
+		for (size_t i = 0; i < host_nvms(p->host); i++)
+			if (wants_debugfs(host_vm(p->host, i))) {
+				report_debugfs(&p->priv, rep->debugfs_error);
+				said[3] = true;
+				break;
+			}
+	}
 	if (rep->acquire_denied > 0 && !said[0]) {
 		fprintf(stderr, "kvm_stats.plugin: %u stats fds could not be taken "
 			"(pidfd_getfd refused): CAP_SYS_PTRACE is not effective\n",
@@ -518,6 +589,7 @@ int main(int argc, char **argv)
 	r = priv_probe(&priv);
 	if (r >= 0)
 		r = priv_restrict();
+	p.priv = priv;
 	if (r < 0) {
 		status = disable("cannot drop capabilities: %s", strerror(-r));
 		goto out;

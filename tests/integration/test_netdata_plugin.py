@@ -4,9 +4,12 @@ The plugin is started the way Netdata starts it (argv[1] = update_every,
 NETDATA_* in the environment) and its stdout is parsed line by line. The
 SET values are compared with what the test VMs counted themselves.
 """
+import grp
 import os
+import pwd
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, requires_kvm, requires_qemu, requires_root
+from conftest import BUILD, requires_kvm, requires_qemu, requires_qemu10, requires_root
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
 # Every keyword Netdata 1.37 knows that this plugin may send; 1.37 drops a
@@ -29,14 +32,15 @@ pytestmark = requires_kvm
 class Plugin:
     """A running kvm_stats.plugin and everything it printed so far."""
 
-    def __init__(self, tmp_path, config="", version="v1.37.1", user=None, conf_dir=None):
+    def __init__(self, tmp_path, config="", version="v1.37.1", user=None, conf_dir=None,
+                 binary=PLUGIN):
         conf_dir = conf_dir or tmp_path / "netdata-conf"
         conf_dir.mkdir(exist_ok=True)
         (conf_dir / "kvm_stats.conf").write_text("[kvm_stats]\nrescan every = 1\n" + config)
         env = dict(os.environ, NETDATA_USER_CONFIG_DIR=str(conf_dir),
                    NETDATA_STOCK_CONFIG_DIR="/nonexistent", NETDATA_VERSION=version,
                    NETDATA_UPDATE_EVERY="1")
-        argv = [PLUGIN, "1"]
+        argv = [str(binary), "1"]
         if user is not None:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
                     "--inh-caps=-all", "--"] + argv
@@ -455,3 +459,84 @@ def test_qemu_72_through_qmp(qemu, plugin):
     # VM-wide stats (QMP target vm) give the mapped memory chart.
     assert set(values["kvm_qemu72.memory"]) == {"pages_4k", "pages_2m", "pages_1g"}
     assert p.labels("kvm_qemu72.exits")["vm_pid"] == str(q.pid)
+
+
+@pytest.fixture
+def installed_plugin():
+    """install(caps) -> a copy of the plugin installed as `make install`
+    installs it (root:netdata 0750, setcap caps) in a directory user netdata
+    can reach, with a config directory it can read: (binary, conf_dir)."""
+    dirs = []
+
+    def install(caps):
+        d = Path(tempfile.mkdtemp(prefix="kvmstats-plugin-"))
+        dirs.append(d)
+        d.chmod(0o755)
+        binary = d / "kvm_stats.plugin"
+        shutil.copyfile(PLUGIN, binary)
+        os.chown(binary, 0, grp.getgrnam("netdata").gr_gid)
+        binary.chmod(0o750)
+        subprocess.run(["setcap", caps, str(binary)], check=True)
+        conf_dir = d / "etc"
+        conf_dir.mkdir(mode=0o755)
+        return binary, conf_dir
+
+    yield install
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def netdata_user_missing_reason():
+    try:
+        pwd.getpwnam("netdata")
+    except KeyError:
+        return "SKIP: no user netdata (Debian netdata-core)"
+    if shutil.which("setcap") is None:
+        return "SKIP: setcap is missing (Debian libcap2-bin)"
+    return None
+
+
+requires_netdata_user = pytest.mark.skipif(netdata_user_missing_reason() is not None,
+                                           reason=netdata_user_missing_reason() or "")
+
+
+@requires_root
+@requires_qemu10
+@requires_netdata_user
+def test_netdata_user_with_file_caps_reads_debugfs(qemu, plugin, installed_plugin):
+    """As user netdata with the file capabilities `make install` sets, the
+    VM-wide stats of a QEMU 10 VM (vCPU stats fds only) come from debugfs,
+    the 0700 root directory CAP_DAC_READ_SEARCH opens, as they do for root."""
+    q = qemu("dbgcaps", version="10")
+    binary, conf_dir = installed_plugin("cap_dac_read_search,cap_sys_ptrace+ep")
+    p = plugin(user="netdata", conf_dir=conf_dir, binary=binary)
+    p.read_until(lambda p: {"kvm_dbgcaps.memory", "kvm_dbgcaps.mmu_current",
+                            "kvm_dbgcaps.vcpu1_exits"} <= set(p.last_values()), timeout=15)
+    assert set(p.last_values()["kvm_dbgcaps.memory"]) == {"pages_4k", "pages_2m", "pages_1g"}
+    assert p.labels("kvm_dbgcaps.exits")["vm_pid"] == str(q.pid)
+    p.stop()
+    assert "debugfs" not in p.stderr, p.stderr
+
+
+@requires_root
+@requires_netdata_user
+def test_netdata_user_without_dac_read_search_says_why_once(testvm, plugin,
+                                                           installed_plugin):
+    """Without CAP_DAC_READ_SEARCH debugfs cannot be opened: the vCPU charts
+    still come, and Netdata's log gets one line saying what to setcap. The
+    VMM (vCPU stats fds only, as QEMU 10) runs as netdata too: without
+    CAP_DAC_READ_SEARCH the plugin could not list a root VMM's /proc/PID/fd."""
+    testvm("--hold", "vcpu", "--vcpus", 2,
+           "--user", pwd.getpwnam("netdata").pw_uid, name="dbgnocap")
+    binary, conf_dir = installed_plugin("cap_sys_ptrace+ep")
+    p = plugin(user="netdata", conf_dir=conf_dir, binary=binary)
+    p.read_until(lambda p: "kvm_dbgnocap.vcpu1_exits" in p.last_values(), timeout=15)
+    p.read_for(2.5)     # more rescans: still said once
+    assert "kvm_dbgnocap.memory" not in p.charts()
+    assert p.stop() == 0
+    assert p.stderr == (
+        "kvm_stats.plugin: VM-wide stats of VMs whose VMM holds no VM stats fd "
+        "(QEMU 8.1 and later hold only vCPU ones, QEMU 7.x none) come from "
+        "/sys/kernel/debug/kvm, which is root's (0700) and CAP_DAC_READ_SEARCH is "
+        "missing. Grant it: setcap cap_sys_ptrace,cap_dac_read_search+ep "
+        f"{binary}\n"), p.stderr
