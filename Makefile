@@ -133,11 +133,14 @@ screenshot: all
 golden: $(O)/tests/fixtures/capture_stats
 	$(Q)tests/fixtures/capture-golden $(O)/tests/fixtures/capture_stats
 
-# Netdata finds plugins in its plugins directory: Debian's package uses
-# /usr/lib/netdata, upstream packages /usr/libexec/netdata.
-NETDATA_PREFIX ?= $(firstword $(wildcard /usr/libexec/netdata /usr/lib/netdata) /usr/libexec/netdata)
-NETDATA_PLUGINS_DIR ?= $(NETDATA_PREFIX)/plugins.d
-NETDATA_STOCK_CONFIG_DIR ?= $(NETDATA_PREFIX)/conf.d
+# Netdata reads plugins from the directory it was built with (Debian's
+# package: /usr/lib/netdata/plugins.d, upstream: /usr/libexec/netdata/...).
+# Left empty, scripts/install-netdata asks the installed Netdata where that
+# is (dpkg -S apps.plugin, then its own apps.plugin on disk, then netdata
+# -W buildinfo) and says why; NETDATA_ROOT looks under another root.
+NETDATA_PLUGINS_DIR ?=
+NETDATA_STOCK_CONFIG_DIR ?=
+NETDATA_ROOT ?=
 PLUGIN_CAPS := cap_sys_ptrace,cap_dac_read_search+ep
 # Debian's collectd loads plugins from here and includes collectd.conf.d/*.conf.
 COLLECTD_PLUGIN_DIR ?= /usr/lib/collectd
@@ -157,18 +160,10 @@ install-collectd:
 # root:netdata 0750 with file capabilities, as Debian ships apps.plugin.
 # Under DESTDIR (packaging) ownership and capabilities are the package's job.
 install-netdata:
-	install -d $(DESTDIR)$(NETDATA_PLUGINS_DIR) $(DESTDIR)$(NETDATA_STOCK_CONFIG_DIR)
-	install -m 0750 $(NETDATA_PLUGIN) $(DESTDIR)$(NETDATA_PLUGINS_DIR)/kvm_stats.plugin
-	install -m 0644 conf/netdata/kvm_stats.conf $(DESTDIR)$(NETDATA_STOCK_CONFIG_DIR)/kvm_stats.conf
-	@if [ -z "$(DESTDIR)" ]; then \
-		if getent group netdata >/dev/null; then \
-			chown root:netdata $(NETDATA_PLUGINS_DIR)/kvm_stats.plugin; \
-		else \
-			echo "install: no group netdata: install Netdata, then make install again"; \
-		fi; \
-		setcap $(PLUGIN_CAPS) $(NETDATA_PLUGINS_DIR)/kvm_stats.plugin; \
-		echo "installed $(NETDATA_PLUGINS_DIR)/kvm_stats.plugin ($(PLUGIN_CAPS))"; \
-	fi
+	$(Q)NETDATA_PLUGINS_DIR='$(NETDATA_PLUGINS_DIR)' \
+		NETDATA_STOCK_CONFIG_DIR='$(NETDATA_STOCK_CONFIG_DIR)' \
+		NETDATA_ROOT='$(NETDATA_ROOT)' DESTDIR='$(DESTDIR)' PLUGIN_CAPS='$(PLUGIN_CAPS)' \
+		scripts/install-netdata $(NETDATA_PLUGIN) conf/netdata/kvm_stats.conf
 
 clean:
 	rm -rf $(O)
