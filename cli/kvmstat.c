@@ -672,7 +672,8 @@ static int check_kernel(const struct options *o, bool *ret_no_fds)
 	*ret_no_fds = false;
 	if (r == 0) {
 		uname(&u);
-		if (o->debugfs && access(o->debugfs, X_OK) == 0) {
+		/* Not access(2): it ignores capabilities for a non-root uid. */
+		if (o->debugfs && debugfs_probe(o->debugfs) == 0) {
 			fprintf(stderr, "kvmstat: kernel %s has no binary stats API: "
 				"reading debugfs only\n", u.release);
 			*ret_no_fds = true;
