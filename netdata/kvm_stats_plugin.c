@@ -490,6 +490,22 @@ static void report_scan(const struct plugin *p, const struct kvmstats_scan_repor
 				break;
 			}
 	}
+	/*
+	 * CAP_SYS_PTRACE passes the ptrace check of /proc/PID/fd, but the
+	 * directory is its owner's 0500: without CAP_DAC_READ_SEARCH another
+	 * user's VMM cannot be listed, so it is not even seen.
+	 */
+	if (rep->discover.denied > 0 && !p->priv.dac_read_search && !p->priv.root &&
+	    !said[4]) {
+		char self[PATH_MAX];
+
+		self_path(self, sizeof(self));
+		fprintf(stderr, "kvm_stats.plugin: the fds of %u processes of other users "
+			"could not be listed: CAP_DAC_READ_SEARCH is missing, so their VMs "
+			"are not seen. Grant it: setcap cap_sys_ptrace,cap_dac_read_search+ep "
+			"%s\n", rep->discover.denied, self);
+		said[4] = true;
+	}
 	if (rep->acquire_denied > 0 && !said[0]) {
 		fprintf(stderr, "kvm_stats.plugin: %u stats fds could not be taken "
 			"(pidfd_getfd refused): CAP_SYS_PTRACE is not effective\n",
@@ -528,7 +544,7 @@ static int run(struct plugin *p)
 	uint64_t step = (uint64_t)p->cfg.update_every * USEC_PER_SEC;
 	uint64_t rescan_step = (uint64_t)p->cfg.rescan_every * USEC_PER_SEC;
 	uint64_t next = now_usec(), rescan_at = next;
-	bool said[4] = { false, false, false, false };
+	bool said[5] = { false, false, false, false, false };
 	struct scan_said news = { 0 };
 	int r;
 
