@@ -3,8 +3,8 @@
 # Uses the Makefile's O, Q and its deps-test and all targets. soak/run
 # creates and destroys test VMs for SOAK_MINUTES while the Netdata plugin,
 # collectd with kvm_stats.so and kvmstat watch them, then checks that they
-# let every VM go and came back to their baseline fds and RSS
-# (soak/README.md). Needs root and /dev/kvm.
+# let every VM go, kept their fds and did not grow their malloc bytes in
+# use from cycle to cycle (soak/README.md). Needs root and /dev/kvm.
 #
 #   make soak                                  5 minutes
 #   make soak SOAK_MINUTES=1 VALGRIND=1        the same under valgrind memcheck
