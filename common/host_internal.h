@@ -25,6 +25,7 @@ struct host_vm {
 	int unread_error;
 	unsigned unread_tries;	/* listings in a row that left some unread */
 	struct debugfs_vm *debugfs;
+	size_t debugfs_nvcpus;	/* vCPUs when debugfs was opened for it */
 };
 
 struct kvmstats_host {

@@ -221,24 +221,41 @@ void sources_attach_debugfs(struct kvmstats_host *host, struct kvmstats_scan_rep
 		struct host_vm *hv = host->vms[i];
 		struct kvmstats_vm *vm = &hv->pub;
 		unsigned denied = 0;
+		bool changed = false;
 
+		/*
+		 * vCPUs came since debugfs was opened for the VM (a VMM seen
+		 * before it opened its vCPU stats fds, or a hot-plug): what
+		 * they serve must leave debugfs, or it is reported twice.
+		 */
+		if (vm->vm_source == FROM_DEBUGFS && hv->debugfs_nvcpus != vm->nvcpus) {
+			statsfd_close(vm->vm_stats);
+			vm->vm_stats = NULL;
+			debugfs_close(hv->debugfs);
+			hv->debugfs = NULL;
+			vm->vm_source = FROM_NONE;
+			changed = true;
+		}
 		/* The directory is <pid>-<fd>: only a VM's own fd names it. */
 		if (vm->vm_stats || vm->vm_fd < 0)
-			continue;
+			goto next;
 		r = debugfs_open(host->debugfs, vm->pid, vm->vm_fd, known, nknown,
 				 served_elsewhere, vm, &hv->debugfs, &denied);
 		rep->debugfs_denied += denied;
 		if (r < 0)
-			continue;
+			goto next;
 		r = statsfd_virtual((struct kvmstats_schema *)debugfs_schema(hv->debugfs),
 				    "debugfs", host->vcache, &vm->vm_stats);
 		if (r < 0) {
 			debugfs_close(hv->debugfs);
 			hv->debugfs = NULL;
-			continue;
+			goto next;
 		}
 		vm->vm_source = FROM_DEBUGFS;
-		if (hv->announced && host->hooks.vm_changed)
+		hv->debugfs_nvcpus = vm->nvcpus;
+		changed = true;
+next:
+		if (changed && hv->announced && host->hooks.vm_changed)
 			host->hooks.vm_changed(vm, host->ctx);
 	}
 }

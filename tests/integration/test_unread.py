@@ -12,12 +12,26 @@ import json
 import os
 import subprocess
 
-from conftest import BUILD, requires_kvm, sanitizer_runtimes
+import pytest
+
+from conftest import BUILD, requires_kvm, requires_root, sanitizer_runtimes
 
 KVMSTAT = BUILD / "kvmstat"
 SHIM = BUILD / "tests/fixtures/lose_vcpu_fds.so"
+DEBUGFS = "/sys/kernel/debug"
 
 pytestmark = requires_kvm
+
+
+@pytest.fixture
+def debugfs_mounted():
+    if subprocess.run(["mountpoint", "-q", DEBUGFS]).returncode != 0:
+        r = subprocess.run(["mount", "-t", "debugfs", "none", DEBUGFS],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"SKIP: cannot mount debugfs: {r.stderr.strip()}")
+    if not os.path.isdir(f"{DEBUGFS}/kvm"):
+        pytest.skip("SKIP: no /sys/kernel/debug/kvm (KVM built without debugfs)")
 
 
 def test_lost_vcpu_fds_are_taken_at_the_next_rescan_and_said(testvm):
@@ -42,3 +56,28 @@ def test_lost_vcpu_fds_are_taken_at_the_next_rescan_and_said(testvm):
         "not be taken: Bad file descriptor; tried again at every rescan",
         "kvmstat: every stats fd the VMMs hold is taken now",
     ], result.stderr
+
+
+@requires_root
+def test_vcpus_taken_late_leave_debugfs(testvm, debugfs_mounted):
+    """A VMM that holds only vCPU stats fds (QEMU 10) gets its VM-wide stats
+    from debugfs, minus what its vCPUs serve. If the vCPU fds come after
+    debugfs was opened (here: lost at the first scan), the summed vCPU
+    stats debugfs serves (blocking, guest_mode, ...) must leave it, or a
+    stat comes from two sources and the VM totals count it twice."""
+    vm = testvm("--vcpus", 2, "--mmio", 99, "--hold", "vcpu", name="late-vcpus")
+    # Lost at the first two rescans (kvmstat's first line follows the
+    # second), taken at the third.
+    env = dict(os.environ, KVMSTATS_SHIM_LOSE_VCPU_FDS="4",
+               LD_PRELOAD=":".join(sanitizer_runtimes(KVMSTAT) + [str(SHIM)]))
+    result = subprocess.run([str(KVMSTAT), "--json", "--pid", str(vm.pid), "1", "3"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    first, _, last = (json.loads(line)["vms"][0] for line in result.stdout.splitlines())
+    assert first["source"] == last["source"] == "debugfs"
+    assert first["vcpus"] == []
+    assert [c["stats"]["mmio_exits"]["value"] for c in last["vcpus"]] == [99, 99]
+    vcpu_names = set(last["vcpus"][0]["stats"])
+    # At first debugfs served the vCPU stats it has (summed); then only the rest.
+    assert set(first["stats"]) & vcpu_names
+    assert not set(last["stats"]) & vcpu_names, set(last["stats"]) & vcpu_names
