@@ -57,6 +57,30 @@ def kvm_links(pid):
     return sorted(link for link in links if link.startswith("anon_inode:kvm-"))
 
 
+DEBUGFS = "/sys/kernel/debug"
+
+
+def mount_debugfs():
+    """Mounts debugfs if nobody has (and leaves it mounted: other tools may
+    rely on it from then on); None when /sys/kernel/debug/kvm is there,
+    else the SKIP reason."""
+    if subprocess.run(["mountpoint", "-q", DEBUGFS]).returncode != 0:
+        r = subprocess.run(["mount", "-t", "debugfs", "none", DEBUGFS],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return f"SKIP: cannot mount debugfs: {r.stderr.strip()}"
+    if not os.path.isdir(f"{DEBUGFS}/kvm"):
+        return "SKIP: no /sys/kernel/debug/kvm (KVM built without debugfs)"
+    return None
+
+
+@pytest.fixture
+def debugfs_mounted():
+    reason = mount_debugfs()
+    if reason:
+        pytest.skip(reason)
+
+
 def wait_for(predicate, timeout=10.0, step=0.02, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -37,7 +37,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, requires_qemu, requires_qemu10, requires_root, wait_for
+from conftest import (BUILD, mount_debugfs, requires_qemu, requires_qemu10, requires_root,
+                      wait_for)
 
 KVMSTAT = str(BUILD / "kvmstat")
 QMP_QUERY = str(BUILD / "tests/fixtures/qmp_query")
@@ -50,13 +51,10 @@ pytestmark = requires_root
 
 @pytest.fixture(scope="module", autouse=True)
 def debugfs_mounted():
-    if subprocess.run(["mountpoint", "-q", DEBUGFS]).returncode != 0:
-        r = subprocess.run(["mount", "-t", "debugfs", "none", DEBUGFS],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"SKIP: cannot mount debugfs: {r.stderr.strip()}")
-    if not os.path.isdir(KVM_DEBUGFS):
-        pytest.skip("SKIP: no /sys/kernel/debug/kvm (KVM built without debugfs)")
+    """debugfs is where VM-wide stats come from for most VMMs: mount it."""
+    reason = mount_debugfs()
+    if reason:
+        pytest.skip(reason)
 
 
 def run_json(*argv):

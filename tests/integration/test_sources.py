@@ -13,11 +13,11 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, requires_kvm, requires_qemu, requires_root, sanitizer_runtimes
+from conftest import (BUILD, mount_debugfs, requires_kvm, requires_qemu, requires_root,
+                      sanitizer_runtimes)
 
 KVMSTAT = str(BUILD / "kvmstat")
 NO_BINARY_STATS = str(BUILD / "tests/fixtures/no_binary_stats.so")
-DEBUGFS = "/sys/kernel/debug"
 
 pytestmark = [requires_kvm, requires_root]
 
@@ -25,13 +25,9 @@ pytestmark = [requires_kvm, requires_root]
 @pytest.fixture(scope="module", autouse=True)
 def debugfs_mounted():
     """debugfs is where VM-wide stats come from for most VMMs: mount it."""
-    if subprocess.run(["mountpoint", "-q", DEBUGFS]).returncode != 0:
-        r = subprocess.run(["mount", "-t", "debugfs", "none", DEBUGFS],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"SKIP: cannot mount debugfs: {r.stderr.strip()}")
-    if not os.path.isdir(f"{DEBUGFS}/kvm"):
-        pytest.skip("SKIP: no /sys/kernel/debug/kvm (KVM built without debugfs)")
+    reason = mount_debugfs()
+    if reason:
+        pytest.skip(reason)
 
 
 def kvmstat(*args, preload=None):

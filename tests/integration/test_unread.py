@@ -12,26 +12,12 @@ import json
 import os
 import subprocess
 
-import pytest
-
 from conftest import BUILD, requires_kvm, requires_root, sanitizer_runtimes
 
 KVMSTAT = BUILD / "kvmstat"
 SHIM = BUILD / "tests/fixtures/lose_vcpu_fds.so"
-DEBUGFS = "/sys/kernel/debug"
 
 pytestmark = requires_kvm
-
-
-@pytest.fixture
-def debugfs_mounted():
-    if subprocess.run(["mountpoint", "-q", DEBUGFS]).returncode != 0:
-        r = subprocess.run(["mount", "-t", "debugfs", "none", DEBUGFS],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"SKIP: cannot mount debugfs: {r.stderr.strip()}")
-    if not os.path.isdir(f"{DEBUGFS}/kvm"):
-        pytest.skip("SKIP: no /sys/kernel/debug/kvm (KVM built without debugfs)")
 
 
 def test_lost_vcpu_fds_are_taken_at_the_next_rescan_and_said(testvm):
