@@ -356,7 +356,11 @@ class Netdata:
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                          env=env, cwd=self.root, start_new_session=True)
         self.pid = self.proc.pid
+        self._wait_ready(t0, timeout, f"netdata {self.hostname} on {self.url}")
+        return self
 
+    def _wait_ready(self, t0, timeout, what):
+        """Waits for /api/v1/info of the netdata just started at t0."""
         def ready():
             if self.proc.poll() is not None:
                 raise AssertionError(f"netdata exited with {self.proc.returncode}:\n"
@@ -365,9 +369,8 @@ class Netdata:
                 return self.api("/api/v1/info", timeout=2)
             except (OSError, ValueError):
                 return None
-        wait_until(ready, timeout, step=0.1, what=f"netdata {self.hostname} on {self.url}")
+        wait_until(ready, timeout, step=0.1, what=what)
         self.start_seconds = time.monotonic() - t0
-        return self
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -35,6 +35,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from conftest import BUILD, ROOT
@@ -147,24 +148,12 @@ class DebianNetdata(Netdata):
         # unshare, sh, prlimit, setpriv and env exec: the pid is netdata's.
         argv = ["unshare", "--mount", "--propagation", "private",
                 "sh", "-c", SCRIPT, "sh", str(self.root), *daemon]
-        import time
-        from netdata_daemon import wait_until
         t0 = time.monotonic()
         with open(self.stdio_path, "ab") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                          env=env, start_new_session=True)
         self.pid = self.proc.pid
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"netdata exited with {self.proc.returncode}:\n"
-                                     + self.log()[-4000:])
-            try:
-                return self.api("/api/v1/info", timeout=2)
-            except (OSError, ValueError):
-                return None
-        wait_until(ready, timeout, step=0.1, what=f"Debian-style netdata on {self.url}")
-        self.start_seconds = time.monotonic() - t0
+        self._wait_ready(t0, timeout, f"Debian-style netdata on {self.url}")
         return self
 
     def start(self, timeout=60):
