@@ -335,3 +335,9 @@ int filter_empty(const struct filter *f)
 {
 	return !f || (f->include.n == 0 && f->exclude.n == 0);
 }
+
+/* A NULL filter has no include entries. */
+int filter_has_includes(const struct filter *f)
+{
+	return f && f->include.n > 0;
+}

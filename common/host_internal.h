@@ -54,6 +54,8 @@ struct kvmstats_host {
 	size_t nqmp;
 	int qmp_timeout_ms;
 	char *debugfs;
+	uint64_t debugfs_every_us;	/* 0: every sample */
+	uint64_t debugfs_due_us;	/* CLOCK_MONOTONIC µs of the next read */
 	uint64_t *scratch;	/* debugfs values, scratch_len slots */
 	size_t scratch_len;
 };

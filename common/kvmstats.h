@@ -645,6 +645,15 @@ struct kvmstats_sources {
 	int qmp_timeout_ms;		/* per VM and sample; 0: 500 */
 	const char *debugfs;		/* e.g. "/sys/kernel/debug/kvm"; NULL: off */
 	/*
+	 * Read debugfs at most every this many ms (0: at every sample); a VM
+	 * seen for the first time is read at its first sample regardless. In
+	 * between its values stay those of the last read (cur and prev
+	 * unchanged). debugfs costs three syscalls per value (open, read,
+	 * close: a KVM debugfs file gives its value once per open), so the
+	 * VM-wide values it serves are what a long-lived agent reads less often.
+	 */
+	unsigned debugfs_every_ms;
+	/*
 	 * Stats fds held at most over all VMs; 0: 4096. Each costs ~2.5 KiB
 	 * here and one fd of RLIMIT_NOFILE (acquire_raise_nofile()).
 	 */
@@ -776,6 +785,9 @@ int filter_match(const struct filter *f, const char *name);
 
 /* 1 when the filter has no entries. */
 int filter_empty(const struct filter *f);
+
+/* 1 when it has include entries (only what they match passes), else 0. */
+int filter_has_includes(const struct filter *f);
 
 /* --------------------------------------------------------------- catalog.c */
 

@@ -11,6 +11,7 @@
 #include <glob.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host_internal.h"
@@ -58,6 +59,8 @@ int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *
 		host->uevfd = -1;
 	}
 	host->qmp_timeout_ms = src->qmp_timeout_ms > 0 ? src->qmp_timeout_ms : 500;
+	host->debugfs_every_us = (uint64_t)src->debugfs_every_ms * 1000;
+	host->debugfs_due_us = 0;
 	return 0;
 
 fail:
@@ -304,9 +307,19 @@ static void sample_qmp(struct kvmstats_host *host, struct host_vm *hv)
 			vm->vcpus[i]->stats->error = r;
 }
 
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void sources_sample(struct kvmstats_host *host)
 {
 	struct priv_saved saved = { 0 };
+	uint64_t now;
+	bool due, read_all;
 
 	if (host->nqmp == 0 && !host->debugfs)
 		return;
@@ -316,12 +329,27 @@ void sources_sample(struct kvmstats_host *host)
 			sample_qmp(host, host->vms[i]);
 	if (!host->debugfs)
 		return;
+	/* A tenth of the period early is on time: samples jitter. */
+	now = now_usec();
+	due = host->debugfs_every_us == 0 ||
+	      now + host->debugfs_every_us / 10 >= host->debugfs_due_us;
+	read_all = due;
+	if (due && host->debugfs_every_us)
+		host->debugfs_due_us = now + host->debugfs_every_us;
+	for (size_t i = 0; !due && i < host->nvms; i++)
+		if (host->vms[i]->debugfs && host->vms[i]->pub.vm_stats->samples == 0)
+			due = true;	/* a new VM: only it is read below */
+	if (!due)
+		return;	/* no capability raised for nothing */
 	/* debugfs needs CAP_DAC_READ_SEARCH (root-only directories). */
 	if (host->raise_priv)
 		priv_raise(&saved);
-	for (size_t i = 0; i < host->nvms; i++)
-		if (host->vms[i]->debugfs)
-			sample_debugfs(host, host->vms[i]);
+	for (size_t i = 0; i < host->nvms; i++) {
+		struct host_vm *hv = host->vms[i];
+
+		if (hv->debugfs && (read_all || hv->pub.vm_stats->samples == 0))
+			sample_debugfs(host, hv);
+	}
 	if (host->raise_priv)
 		priv_restore(&saved);
 }
