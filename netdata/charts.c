@@ -250,7 +250,7 @@ static int add_stat(struct builder *b, const struct kvmstats_desc *d,
 	char key[72];
 	struct chart *c;
 
-	if (b->vcpu_level && !b->opt->vcpu_groups[g])
+	if (b->vcpu_level ? !b->opt->vcpu_groups[g] : !b->opt->groups[g])
 		return 0;
 	if (filter_match(b->opt->stats, d->name) != 1)
 		return 0;

@@ -54,6 +54,7 @@ struct layout_options {
 	bool vcpu_histograms;			/* also per vCPU (many lines) */
 	bool heatmap;				/* Netdata >= 2.2 */
 	bool vcpu_groups[CATALOG_NGROUPS];	/* per-vCPU charts wanted */
+	bool groups[CATALOG_NGROUPS];		/* VM charts wanted */
 };
 
 /*

@@ -125,6 +125,12 @@ static int apply(struct plugin_config *cfg, const char *name, const char *value)
 		return parse_bool(value, &cfg->per_vcpu);
 	if (strcmp(name, "per vcpu groups") == 0)
 		return parse_groups(value, cfg->vcpu_groups);
+	if (strcmp(name, "groups") == 0) {
+		cfg->groups_set = true;
+		return parse_groups(value, cfg->groups);
+	}
+	if (strcmp(name, "debugfs every") == 0)
+		return parse_int(value, 1, 86400, &cfg->debugfs_every);
 	if (strcmp(name, "histograms") == 0)
 		return parse_bool(value, &cfg->histograms);
 	if (strcmp(name, "per vcpu histograms") == 0)
@@ -280,12 +286,22 @@ void plugin_config_defaults(struct plugin_config *cfg, int update_every)
 	*cfg = (struct plugin_config){
 		.update_every = update_every,
 		.rescan_every = 10,
-		.per_vcpu = true,
-		.histograms = true,
+		.per_vcpu = false,
+		.histograms = false,
 		.debugfs = true,
+		.debugfs_every = 10,
 	};
 	cfg->vcpu_groups[CATALOG_EXITS] = true;
 	cfg->vcpu_groups[CATALOG_HALT] = true;
+	parse_groups(CONFIG_DEFAULT_GROUPS, cfg->groups);
+}
+
+void plugin_config_vm_groups(const struct plugin_config *cfg, bool groups[])
+{
+	bool all = !cfg->groups_set && filter_has_includes(cfg->stats) == 1;
+
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		groups[g] = all || cfg->groups[g];
 }
 
 void plugin_config_done(struct plugin_config *cfg)

@@ -21,14 +21,24 @@ struct plugin_config {
 	bool histograms;
 	bool vcpu_histograms;
 	bool vcpu_groups[CATALOG_NGROUPS];
+	bool groups[CATALOG_NGROUPS];	/* "groups": the VM charts */
+	bool groups_set;		/* "groups" was given */
 	struct filter *stats;	/* NULL: every stat */
 	struct filter *vms;	/* NULL: every VM */
 	bool debugfs;
+	int debugfs_every;	/* seconds between debugfs reads */
 	char *qmp[PLUGIN_CONFIG_MAX_QMP];	/* "qmp socket" paths or globs */
 	size_t nqmp;
 };
 
-/* The defaults, with Netdata's update_every. */
+/*
+ * The defaults, with Netdata's update_every. They keep what Netdata stores
+ * small (every dimension costs the daemon memory and CPU at every update):
+ * VM charts of CONFIG_DEFAULT_GROUPS only, no per-vCPU charts, no
+ * histograms, debugfs read every 10 s.
+ */
+#define CONFIG_DEFAULT_GROUPS "exits page_faults halt interrupts emulation memory"
+
 void plugin_config_defaults(struct plugin_config *cfg, int update_every);
 
 /* Frees what parsing allocated (filters, QMP paths). Accepts NULL. */
@@ -55,5 +65,12 @@ int plugin_config_parse_file(const char *path, struct plugin_config *cfg,
 
 /* Netdata's update_every (argv[1]): 0 and *ret for 1 to 3600, else -EINVAL. */
 int plugin_config_update_every(const char *value, int *ret);
+
+/*
+ * The groups whose VM charts are drawn: "groups" when given, else every
+ * group when "include stat" lists stats (they are charted wherever they
+ * are), else CONFIG_DEFAULT_GROUPS. Writes groups[CATALOG_NGROUPS].
+ */
+void plugin_config_vm_groups(const struct plugin_config *cfg, bool groups[]);
 
 #endif

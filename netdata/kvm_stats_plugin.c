@@ -628,6 +628,7 @@ int main(int argc, char **argv)
 		.heatmap = netdata_at_least(2, 2),
 	};
 	memcpy(p.lopt.vcpu_groups, p.cfg.vcpu_groups, sizeof(p.lopt.vcpu_groups));
+	plugin_config_vm_groups(&p.cfg, p.lopt.groups);
 
 	status = check_system(&priv, &p.cfg, &sources.no_fds);
 	if (status != 0)
@@ -635,6 +636,7 @@ int main(int argc, char **argv)
 	sources.qmp = (const char *const *)p.cfg.qmp;
 	sources.nqmp = p.cfg.nqmp;
 	sources.debugfs = p.cfg.debugfs ? DEBUGFS_KVM : NULL;
+	sources.debugfs_every_ms = (unsigned)p.cfg.debugfs_every * 1000;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

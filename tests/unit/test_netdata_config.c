@@ -64,15 +64,27 @@ static void test_defaults(void **state)
 	assert_string_equal(err, "");
 	assert_int_equal(cfg.update_every, 1);
 	assert_int_equal(cfg.rescan_every, 10);
-	assert_true(cfg.per_vcpu);
-	assert_true(cfg.histograms);
+	/* Small by default: what Netdata stores costs it memory and CPU. */
+	assert_false(cfg.per_vcpu);
+	assert_false(cfg.histograms);
 	assert_false(cfg.vcpu_histograms);
 	assert_true(cfg.debugfs);
+	assert_int_equal(cfg.debugfs_every, 10);
 	assert_null(cfg.stats);
 	assert_null(cfg.vms);
 	assert_int_equal(cfg.nqmp, 0);
 	for (int g = 0; g < CATALOG_NGROUPS; g++)
 		assert_int_equal(cfg.vcpu_groups[g], g == CATALOG_EXITS || g == CATALOG_HALT);
+	{
+		bool vm_groups[CATALOG_NGROUPS];
+
+		plugin_config_vm_groups(&cfg, vm_groups);
+		for (int g = 0; g < CATALOG_NGROUPS; g++)
+			assert_int_equal(vm_groups[g], g == CATALOG_EXITS ||
+					 g == CATALOG_PAGE_FAULTS || g == CATALOG_HALT ||
+					 g == CATALOG_INTERRUPTS || g == CATALOG_EMULATION ||
+					 g == CATALOG_MEMORY);
+	}
 	plugin_config_done(&cfg);
 
 	plugin_config_defaults(&cfg, 5);
@@ -100,9 +112,12 @@ static void test_stock_file(void **state)
 	assert_int_equal(cfg.histograms, def.histograms);
 	assert_int_equal(cfg.vcpu_histograms, def.vcpu_histograms);
 	assert_memory_equal(cfg.vcpu_groups, def.vcpu_groups, sizeof(cfg.vcpu_groups));
+	assert_memory_equal(cfg.groups, def.groups, sizeof(cfg.groups));
+	assert_false(cfg.groups_set);
 	assert_null(cfg.stats);
 	assert_null(cfg.vms);
 	assert_int_equal(cfg.debugfs, def.debugfs);
+	assert_int_equal(cfg.debugfs_every, def.debugfs_every);
 	assert_int_equal(cfg.nqmp, 0);
 	plugin_config_done(&cfg);
 }
@@ -117,6 +132,8 @@ static void test_every_setting(void **state)
 			"rescan every = 60\n"
 			"per vcpu charts = no\n"
 			"per vcpu groups = mmu tlb\n"
+			"groups = nested other\n"
+			"debugfs every = 1\n"
 			"histograms = no\n"
 			"per vcpu histograms = yes\n"
 			"include stat = /_exits$/\n"
@@ -131,6 +148,9 @@ static void test_every_setting(void **state)
 	assert_false(cfg.per_vcpu);
 	for (int g = 0; g < CATALOG_NGROUPS; g++)
 		assert_int_equal(cfg.vcpu_groups[g], g == CATALOG_MMU || g == CATALOG_TLB);
+	for (int g = 0; g < CATALOG_NGROUPS; g++)
+		assert_int_equal(cfg.groups[g], g == CATALOG_NESTED || g == CATALOG_OTHER);
+	assert_int_equal(cfg.debugfs_every, 1);
 	assert_false(cfg.histograms);
 	assert_true(cfg.vcpu_histograms);
 	assert_int_equal(filter_match(cfg.stats, "mmio_exits"), 1);
