@@ -4,6 +4,7 @@
 #   make test                 install test dependencies if missing, run every test
 #   make SANITIZE=address,undefined test
 #   make install DESTDIR=... PREFIX=...
+#   make deb                  Debian packages into $(DEB_DIR), lintian-checked
 #   make V=1                  show the commands
 #   make WERROR=0             do not turn warnings into errors
 
@@ -118,6 +119,9 @@ $(O)/tests/fixtures/%.so: tests/fixtures/shim/%.c
 deps-build:
 	$(Q)scripts/deps build
 
+deps-deb:
+	$(Q)scripts/deps deb
+
 deps-test:
 	$(Q)scripts/deps test
 
@@ -166,6 +170,12 @@ install-netdata:
 		NETDATA_ROOT='$(NETDATA_ROOT)' DESTDIR='$(DESTDIR)' PLUGIN_CAPS='$(PLUGIN_CAPS)' \
 		scripts/install-netdata $(NETDATA_PLUGIN) conf/netdata/kvm_stats.conf
 
+# The Debian packages (debian/), built by dpkg-buildpackage in a copy of the
+# tree in a temporary directory, then checked by lintian.
+DEB_DIR ?= $(O)/deb
+deb: deps-deb
+	$(Q)scripts/build-deb $(DEB_DIR)
+
 clean:
 	rm -rf $(O)
 
@@ -175,7 +185,7 @@ clean:
 -include fuzz/fuzz.mk
 -include soak/soak.mk
 
-.PHONY: all test golden screenshot install install-netdata install-collectd clean deps-build deps-test
+.PHONY: all test golden screenshot install install-netdata install-collectd deb clean deps-build deps-deb deps-test
 .DELETE_ON_ERROR:
 
 -include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d)
