@@ -82,7 +82,11 @@ class DebianNetdata(Netdata):
     """netdata.service mirrored; the Netdata query methods are inherited.
 
     plugin_config: text of /etc/netdata/kvm_stats.conf (the user config).
+    script: what runs in the namespace before Netdata (a subclass may put
+    the plugin in place another way; test_deb.py uses the installed package).
     """
+
+    script = SCRIPT
 
     def __init__(self, tmp_path, plugin_config=None, hostname="kvmtest-debian"):
         self.tmp_path = Path(tmp_path)
@@ -147,7 +151,7 @@ class DebianNetdata(Netdata):
                   NETDATA_BIN, "-D"]
         # unshare, sh, prlimit, setpriv and env exec: the pid is netdata's.
         argv = ["unshare", "--mount", "--propagation", "private",
-                "sh", "-c", SCRIPT, "sh", str(self.root), *daemon]
+                "sh", "-c", self.script, "sh", str(self.root), *daemon]
         t0 = time.monotonic()
         with open(self.stdio_path, "ab") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
