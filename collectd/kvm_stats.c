@@ -35,6 +35,13 @@
 #define DROP_IN "/etc/systemd/system/collectd.service.d/kvm_stats.conf"
 #define DEBUGFS_KVM "/sys/kernel/debug/kvm"
 #define MAX_QMP 64
+#define MAX_SCHEMAS 16
+/*
+ * What is dispatched out of the box: every value costs collectd ~10 µs
+ * (queue, cache) whatever the plugin, so the groups a host rarely needs
+ * are left to Groups "all".
+ */
+#define DEFAULT_GROUPS "exits page_faults halt interrupts emulation memory"
 
 enum hostname_format { HOSTNAME_HOST, HOSTNAME_NAME };
 
@@ -42,6 +49,17 @@ struct context {
 	struct kvmstats_host *host;
 	struct filter *stats;
 	struct filter *vms;
+	bool groups[CATALOG_NGROUPS];	/* Groups: what is dispatched */
+	bool groups_set;
+	/*
+	 * Per schema (interned by the host, so stable while it lives), which
+	 * descriptors Stat and Groups let through: decided once, not per value.
+	 */
+	struct {
+		const struct kvmstats_schema *schema;
+		bool *want;
+	} wanted[MAX_SCHEMAS];
+	size_t nwanted;
 	bool per_vcpu;
 	bool histograms;
 	enum hostname_format hostname_format;
@@ -57,6 +75,8 @@ struct context {
 	c_complain_t complain_nostats;
 	struct scan_said news;	/* what scan_news() said last */
 };
+
+static int parse_groups(const char *v, bool groups[CATALOG_NGROUPS]);
 
 /* Per-VM state, in kvmstats_vm.user. */
 struct plugin_vm {
@@ -214,6 +234,30 @@ static void dispatch_histogram(struct target *t, const struct kvmstats_desc *d,
 	}
 }
 
+/* Whether Stat and Groups let a stat called name through. */
+static bool want_stat(const struct context *ctx, const char *name)
+{
+	return ctx->groups[catalog_group_of(name)] && filter_match(ctx->stats, name) == 1;
+}
+
+/* want[i] for each descriptor of s, or NULL (then decided per value). */
+static const bool *wanted_of(struct context *ctx, const struct kvmstats_schema *s)
+{
+	bool *want;
+
+	for (size_t i = 0; i < ctx->nwanted; i++)
+		if (ctx->wanted[i].schema == s)
+			return ctx->wanted[i].want;
+	if (ctx->nwanted == MAX_SCHEMAS || !(want = calloc(s->num_desc + 1, sizeof(*want))))
+		return NULL;
+	for (uint32_t i = 0; i < s->num_desc; i++)
+		want[i] = want_stat(ctx, s->desc[i].name);
+	ctx->wanted[ctx->nwanted].schema = s;
+	ctx->wanted[ctx->nwanted].want = want;
+	ctx->nwanted++;
+	return want;
+}
+
 /*
  * One stat: counters as derive (collectd computes the rates), instant and
  * peak values and booleans as gauge, byte sizes as bytes, histograms one
@@ -226,8 +270,6 @@ static void dispatch_stat(struct context *ctx, struct target *t,
 		    d->type == KVM_STATS_TYPE_LOG_HIST;
 	uint64_t raw = v[d->index];
 
-	if (filter_match(ctx->stats, d->name) != 1)
-		return;
 	if (!d->known)
 		dispatch(t, "gauge", d->name, (value_t){ .gauge = (gauge_t)raw });
 	else if (hist)
@@ -244,8 +286,11 @@ static void dispatch_stat(struct context *ctx, struct target *t,
 static void dispatch_schema(struct context *ctx, struct target *t,
 			    const struct kvmstats_schema *s, const uint64_t *v)
 {
+	const bool *want = wanted_of(ctx, s);
+
 	for (uint32_t i = 0; i < s->num_desc; i++)
-		dispatch_stat(ctx, t, &s->desc[i], v);
+		if (want ? want[i] : want_stat(ctx, s->desc[i].name))
+			dispatch_stat(ctx, t, &s->desc[i], v);
 }
 
 /*
@@ -257,7 +302,8 @@ static void dispatch_mapped_memory(struct context *ctx, struct target *t,
 {
 	uint64_t bytes;
 
-	if (filter_match(ctx->stats, "mapped_guest_memory") == 1 &&
+	if (ctx->groups[CATALOG_MEMORY] &&
+	    filter_match(ctx->stats, "mapped_guest_memory") == 1 &&
 	    host_mapped_bytes(vm, &bytes) == 0)
 		dispatch(t, "bytes", "mapped_guest_memory", (value_t){ .gauge = (gauge_t)bytes });
 }
@@ -434,6 +480,8 @@ static void context_free(void *arg)
 	filter_free(ctx->vms);
 	for (size_t i = 0; i < ctx->nqmp; i++)
 		free(ctx->qmp[i]);
+	for (size_t i = 0; i < ctx->nwanted; i++)
+		free(ctx->wanted[i].want);
 	free(ctx->totals);
 	free(ctx);
 }
@@ -446,6 +494,7 @@ static struct context *context_new(void)
 		return NULL;
 	ctx->refresh_interval = TIME_T_TO_CDTIME_T(10);
 	ctx->debugfs = true;
+	parse_groups(DEFAULT_GROUPS, ctx->groups);
 	C_COMPLAIN_INIT(&ctx->complain_denied);
 	C_COMPLAIN_INIT(&ctx->complain_error);
 	C_COMPLAIN_INIT(&ctx->complain_nostats);
@@ -497,6 +546,55 @@ static int keep_entry(const oconfig_item_t *item, struct entries *e)
 	return 0;
 }
 
+/* "exits halt" or "all" (catalog group names): 0, or -1 naming the bad word. */
+static int parse_groups(const char *v, bool groups[CATALOG_NGROUPS])
+{
+	char buf[512], *save = NULL;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	memset(groups, 0, CATALOG_NGROUPS * sizeof(bool));
+	for (char *w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+		bool found = false;
+
+		for (int g = 0; g < CATALOG_NGROUPS; g++) {
+			if (strcmp(w, "all") == 0 || strcmp(w, catalog_group_name(g)) == 0) {
+				groups[g] = true;
+				found = true;
+			}
+		}
+		if (!found) {
+			ERROR(PLUGIN_NAME " plugin: Groups: no group \"%s\" (exits page_faults "
+			      "mmu tlb halt interrupts emulation memory nested preemption "
+			      "other, or all)", w);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Groups takes one string, or several. */
+static int groups_option(const oconfig_item_t *item, struct context *ctx)
+{
+	bool groups[CATALOG_NGROUPS], any = false;
+
+	if (item->values_num < 1)
+		return -1;
+	memset(ctx->groups, 0, sizeof(ctx->groups));
+	for (int i = 0; i < item->values_num; i++) {
+		if (item->values[i].type != OCONFIG_TYPE_STRING ||
+		    parse_groups(item->values[i].value.string, groups) < 0)
+			return -1;
+		for (int g = 0; g < CATALOG_NGROUPS; g++) {
+			ctx->groups[g] |= groups[g];
+			any |= groups[g];
+		}
+	}
+	ctx->groups_set = true;
+	return any ? 0 : -1;
+}
+
 static int hostname_format(const oconfig_item_t *item, enum hostname_format *ret)
 {
 	char buf[16];
@@ -531,6 +629,8 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 			r = cf_util_get_boolean(item, &ignore_stats);
 		else if (strcasecmp(item->key, "IgnoreSelectedVM") == 0)
 			r = cf_util_get_boolean(item, &ignore_vms);
+		else if (strcasecmp(item->key, "Groups") == 0)
+			r = groups_option(item, ctx);
 		else if (strcasecmp(item->key, "PerVCPU") == 0)
 			r = cf_util_get_boolean(item, &ctx->per_vcpu);
 		else if (strcasecmp(item->key, "Histograms") == 0)
@@ -555,6 +655,10 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 	}
 	if (r == 0)
 		r = add_entries(&ctx->stats, &stats, ignore_stats);
+	/* Stats listed without Groups are dispatched wherever they are. */
+	if (r == 0 && !ctx->groups_set && filter_has_includes(ctx->stats) == 1)
+		for (int g = 0; g < CATALOG_NGROUPS; g++)
+			ctx->groups[g] = true;
 	if (r == 0)
 		r = add_entries(&ctx->vms, &vms, ignore_vms);
 	return r == 0 ? 0 : -1;

@@ -296,6 +296,25 @@ def test_graphite_and_influxdb(testvm, daemons):
     assert rows[0]["host"] == "kvmtest"
 
 
+def test_groups_default_and_all(testvm, daemons):
+    """By default the groups README names are sent; Groups "all" sends the
+    rest too, with the same identifiers and exact values."""
+    k = 321
+    testvm("--vcpus", 2, "--mmio", k, "--hold", "vm,vcpu", name="grp")
+    cd = start_collectd(daemons, 'VM "grp"', "RefreshInterval 1", csv=True)
+    assert last(cd.wait_for_csv("kvm_stats-grp", "derive-mmio_exits")) == 2 * k
+    assert cd.wait_for_csv("kvm_stats-grp", "derive-pf_taken")
+    time.sleep(2.5)
+    files = cd.csv_files()
+    assert not any("derive-tlb_flush" in f for f in files), files
+    assert not any("derive-host_state_reload" in f for f in files), files
+    cd.stop()
+    cd = start_collectd(daemons, 'VM "grp"', 'Groups "all"', "RefreshInterval 1", csv=True)
+    assert last(cd.wait_for_csv("kvm_stats-grp", "derive-mmio_exits")) == 2 * k
+    assert cd.wait_for_csv("kvm_stats-grp", "derive-tlb_flush")
+    assert cd.wait_for_csv("kvm_stats-grp", "derive-host_state_reload")
+
+
 def test_shipped_config_and_broken_configs(daemons):
     cd = start_collectd(daemons, start=False)
     shipped = (ROOT / "conf/collectd/kvm_stats.conf").read_text()
@@ -306,7 +325,8 @@ def test_shipped_config_and_broken_configs(daemons):
     assert rc == 0, out
     for line, named in (('Bogus 1', '"Bogus"'), ('HostnameFormat "fqdn"', "HostnameFormat"),
                         ('Stat "/(/"', 'Stat "/(/"'), ("PerVCPU maybe", '"PerVCPU"'),
-                        ("RefreshInterval 0", '"RefreshInterval"')):
+                        ("RefreshInterval 0", '"RefreshInterval"'),
+                        ('Groups "exits" "bogus"', '"bogus"')):
         rc, out = cd.test_config(cd.base_config() + block(line))
         assert rc != 0, line
         assert named in out, (line, out)
