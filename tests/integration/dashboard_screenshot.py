@@ -32,7 +32,8 @@ def main(out):
                     name="demo", state="running")
         try:
             with Netdata(tmp, plugins={"kvm_stats.plugin": str(BUILD / "kvm_stats.plugin")},
-                         plugin_configs={"kvm_stats.conf": "[kvm_stats]\nrescan every = 1\n"},
+                         plugin_configs={"kvm_stats.conf": "[kvm_stats]\nrescan every = 1\n"
+                                                           "per vcpu charts = yes\n"},
                          hostname="kvm-demo") as nd:
                 nd.wait_for_chart("kvm_demo.vcpu1_exits", timeout=30)
                 time.sleep(40)

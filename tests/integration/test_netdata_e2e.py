@@ -22,7 +22,8 @@ pytestmark = [
                        reason=netdata_missing_reason() or ""),
 ]
 
-CONFIG = "[kvm_stats]\nrescan every = 1\n"
+# Per-vCPU charts and histograms are off by default; these tests read them.
+CONFIG = "[kvm_stats]\nrescan every = 1\nper vcpu charts = yes\nhistograms = yes\n"
 
 
 @pytest.fixture

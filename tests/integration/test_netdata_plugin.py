@@ -30,14 +30,21 @@ KEYWORDS_137 = {"CHART", "DIMENSION", "CLABEL", "CLABEL_COMMIT", "BEGIN", "SET",
 pytestmark = requires_kvm
 
 
+# The defaults chart little (README "Settings"); these tests test what the
+# settings below turn on (per-vCPU charts, histograms, every group, debugfs
+# at every sample), so they ask for it. test_defaults_* runs without them.
+EVERYTHING = "groups = all\nper vcpu charts = yes\nhistograms = yes\ndebugfs every = 1\n"
+
+
 class Plugin:
     """A running kvm_stats.plugin and everything it printed so far."""
 
     def __init__(self, tmp_path, config="", version="v1.37.1", user=None, conf_dir=None,
-                 binary=PLUGIN):
+                 binary=PLUGIN, features=EVERYTHING):
         conf_dir = conf_dir or tmp_path / "netdata-conf"
         conf_dir.mkdir(exist_ok=True)
-        (conf_dir / "kvm_stats.conf").write_text("[kvm_stats]\nrescan every = 1\n" + config)
+        (conf_dir / "kvm_stats.conf").write_text("[kvm_stats]\nrescan every = 1\n" + config
+                                                 + features)
         env = dict(os.environ, NETDATA_USER_CONFIG_DIR=str(conf_dir),
                    NETDATA_STOCK_CONFIG_DIR="/nonexistent", NETDATA_VERSION=version,
                    NETDATA_UPDATE_EVERY="1")
@@ -166,6 +173,25 @@ def test_set_values_equal_the_vms_own_counts(testvm, plugin):
     assert set(memory) == {"pages_4k", "pages_2m", "pages_1g"}
     dims = {w[1]: w for w in p.words() if w[0] == "DIMENSION" and w[1].startswith("pages_")}
     assert dims["pages_4k"][3:6] == ["absolute", "4096", "1048576"]
+
+
+def test_defaults_chart_the_default_groups_per_vm_only(testvm, plugin):
+    k, vcpus = 777, 2
+    vm = testvm("--vcpus", vcpus, "--mmio", k, "--hold", "vm,vcpu", name="small")
+    truth = vm.counts()["vms"][0]["vcpus"]
+    p = plugin(features="")
+    p.read_until(lambda p: "kvm_small.exits" in p.last_values())
+    p.read_for(1.5)
+    keys = {c.split(".", 1)[1] for c in p.charts()}
+    assert keys == {"exits", "page_faults", "halt", "halt_time", "halt_state", "interrupts",
+                    "emulation", "memory"}, keys
+    values = p.last_values()
+    assert values["kvm_small.exits"]["mmio_exits"] == sum(c["mmio"] for c in truth) == k * vcpus
+    assert values["kvm_small.exits"]["halt_exits"] == sum(c["hlt"] for c in truth) == vcpus
+    # "include stat" without "groups": the stats listed, wherever they are.
+    q = plugin(config="include stat = tlb_flush\ninclude stat = mmio_exits\n", features="")
+    q.read_until(lambda p: "kvm_small.tlb" in p.last_values())
+    assert q.last_values()["kvm_small.exits"] == {"mmio_exits": k * vcpus}
 
 
 def test_charts_names_contexts_labels(testvm, plugin):
