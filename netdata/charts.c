@@ -386,7 +386,7 @@ static void label(FILE *out, const char *name, const char *value)
 
 void chart_define(FILE *out, const char *type_id, const char *prefix,
 		  const struct chart *c, const struct chart_labels *labels,
-		  int update_every, bool obsolete)
+		  int update_every, bool obsolete, const bool *shown)
 {
 	const struct kvmstats_vm *vm = labels->vm;
 	char num[32];
@@ -411,6 +411,8 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
 	for (size_t i = 0; i < c->ndims; i++) {
 		const struct chart_dim *d = &c->dims[i];
 
+		if (shown && !shown[i])
+			continue;
 		fprintf(out, "DIMENSION '%s' '%s' %s %" PRId64 " %" PRId64 " ''\n",
 			d->id, d->name, c->algorithm, d->multiplier, d->divisor);
 	}
@@ -443,7 +445,7 @@ static void put_set(FILE *out, const struct chart_dim *d, int64_t v)
 
 void chart_update(FILE *out, const char *type_id, const char *prefix,
 		  const struct chart *c, const uint64_t *const values[3],
-		  uint64_t usec)
+		  uint64_t usec, const bool *shown)
 {
 	fputs_unlocked("BEGIN ", out);
 	fputs_unlocked(type_id, out);
@@ -457,8 +459,23 @@ void chart_update(FILE *out, const char *type_id, const char *prefix,
 		const struct chart_dim *d = &c->dims[i];
 		const uint64_t *v = values[d->source];
 
-		if (v)
+		if (v && (!shown || shown[i]))
 			put_set(out, d, (int64_t)v[d->slot]);
 	}
 	fputs_unlocked("END\n", out);
+}
+
+int chart_show_nonzero(const struct chart *c, const uint64_t *const values[3], bool *shown)
+{
+	int added = 0;
+
+	for (size_t i = 0; i < c->ndims; i++) {
+		const uint64_t *v = values[c->dims[i].source];
+
+		if (!shown[i] && v && v[c->dims[i].slot] != 0) {
+			shown[i] = true;
+			added = 1;
+		}
+	}
+	return added;
 }

@@ -87,10 +87,14 @@ struct chart_labels {
 	int vcpu;
 };
 
-/* CHART, CLABEL..., CLABEL_COMMIT, DIMENSION... for one chart. */
+/*
+ * CHART, CLABEL..., CLABEL_COMMIT, DIMENSION... for one chart: the
+ * dimensions i with shown[i], or every one when shown is NULL. Sent again
+ * with more dimensions shown, it adds them to the chart.
+ */
 void chart_define(FILE *out, const char *type_id, const char *prefix,
 		  const struct chart *c, const struct chart_labels *labels,
-		  int update_every, bool obsolete);
+		  int update_every, bool obsolete, const bool *shown);
 
 /*
  * BEGIN/SET/END for one chart. values[source] are the value arrays of the
@@ -98,6 +102,12 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
  */
 void chart_update(FILE *out, const char *type_id, const char *prefix,
 		  const struct chart *c, const uint64_t *const values[3],
-		  uint64_t usec);
+		  uint64_t usec, const bool *shown);
+
+/*
+ * Marks in shown[] (c->ndims) the dimensions whose value is not zero.
+ * Returns 1 when one was newly marked (the chart wants defining again).
+ */
+int chart_show_nonzero(const struct chart *c, const uint64_t *const values[3], bool *shown);
 
 #endif

@@ -129,6 +129,8 @@ static int apply(struct plugin_config *cfg, const char *name, const char *value)
 		cfg->groups_set = true;
 		return parse_groups(value, cfg->groups);
 	}
+	if (strcmp(name, "zero dimensions") == 0)
+		return parse_bool(value, &cfg->zero_dims);
 	if (strcmp(name, "debugfs every") == 0)
 		return parse_int(value, 1, 86400, &cfg->debugfs_every);
 	if (strcmp(name, "histograms") == 0)

@@ -25,6 +25,7 @@ struct plugin_config {
 	bool groups_set;		/* "groups" was given */
 	struct filter *stats;	/* NULL: every stat */
 	struct filter *vms;	/* NULL: every VM */
+	bool zero_dims;		/* "zero dimensions": chart stats still at zero */
 	bool debugfs;
 	int debugfs_every;	/* seconds between debugfs reads */
 	char *qmp[PLUGIN_CONFIG_MAX_QMP];	/* "qmp socket" paths or globs */
@@ -35,7 +36,7 @@ struct plugin_config {
  * The defaults, with Netdata's update_every. They keep what Netdata stores
  * small (every dimension costs the daemon memory and CPU at every update):
  * VM charts of CONFIG_DEFAULT_GROUPS only, no per-vCPU charts, no
- * histograms, debugfs read every 10 s.
+ * histograms, no dimension for a stat still at zero, debugfs read every 10 s.
  */
 #define CONFIG_DEFAULT_GROUPS "exits page_faults halt interrupts emulation memory"
 

@@ -59,12 +59,16 @@ struct plugin_vm {
 	const struct layout *layout, *vcpu_layout;
 	uint64_t *totals;	/* the vCPUs summed, vcpu_schema->num_values */
 	uint64_t last_usec;	/* monotonic time of the last update */
+	bool *shown;		/* per layout dimension: charted yet (NULL: all are) */
+	size_t nshown;
 };
 
 /* Per-vCPU state, in kvmstats_vcpu.user. */
 struct plugin_vcpu {
 	char prefix[32];	/* "vcpu<N>_" before each chart key */
 	bool defined;
+	bool *shown;		/* as plugin_vm's, over the vCPU layout */
+	size_t nshown;
 };
 
 static volatile sig_atomic_t stop;
@@ -159,15 +163,71 @@ static bool type_id_taken(struct plugin *p, const char *id)
 	return false;
 }
 
+/*
+ * Unless "zero dimensions = yes", a dimension is charted once its stat is
+ * not zero, and a chart once one of its dimensions is: Netdata stores every
+ * dimension it is told of (dbengine pages, work at every update), and most
+ * stats of a VM stay zero for its life (nested_run, nmi_window_exits, ...).
+ * shown[] holds, per dimension of a layout (its charts' in order), whether
+ * it is charted; NULL: every dimension is.
+ */
+static size_t layout_ndims(const struct layout *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; l && i < l->ncharts; i++)
+		n += l->charts[i].ndims;
+	return n;
+}
+
+static bool any_shown(const bool *shown, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (shown[i])
+			return true;
+	return false;
+}
+
+/* Sizes *shown for l, all hidden; NULL when every dimension is charted. -ENOMEM. */
+static int shown_reset(const struct plugin *p, const struct layout *l, bool **shown,
+		       size_t *nshown)
+{
+	size_t n = layout_ndims(l);
+
+	free(*shown);
+	*shown = NULL;
+	*nshown = 0;
+	if (p->cfg.zero_dims || !l)
+		return 0;
+	*shown = calloc(n + 1, sizeof(**shown));
+	if (!*shown)
+		return -ENOMEM;
+	*nshown = n;
+	return 0;
+}
+
+static void define_charts(struct plugin *p, const char *type_id, const char *prefix,
+			  const struct layout *l, const bool *shown,
+			  const struct chart_labels *labels, bool obsolete)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; l && i < l->ncharts; off += l->charts[i].ndims, i++) {
+		const bool *sh = shown ? shown + off : NULL;
+
+		if (!sh || any_shown(sh, l->charts[i].ndims))
+			chart_define(p->out, type_id, prefix, &l->charts[i], labels,
+				     p->cfg.update_every, obsolete, sh);
+	}
+}
+
 static void define_vm_charts(struct plugin *p, const struct kvmstats_vm *vm,
 			     bool obsolete)
 {
 	const struct plugin_vm *pv = vm->user;
 	const struct chart_labels labels = { .vm = vm, .vcpu = -1 };
 
-	for (size_t i = 0; pv->layout && i < pv->layout->ncharts; i++)
-		chart_define(p->out, pv->type_id, "", &pv->layout->charts[i], &labels,
-			     p->cfg.update_every, obsolete);
+	define_charts(p, pv->type_id, "", pv->layout, pv->shown, &labels, obsolete);
 }
 
 static void define_vcpu_charts(struct plugin *p, const struct kvmstats_vm *vm,
@@ -177,9 +237,32 @@ static void define_vcpu_charts(struct plugin *p, const struct kvmstats_vm *vm,
 	const struct plugin_vcpu *pc = vcpu->user;
 	const struct chart_labels labels = { .vm = vm, .vcpu = vcpu->id };
 
-	for (size_t i = 0; pc && pv->vcpu_layout && i < pv->vcpu_layout->ncharts; i++)
-		chart_define(p->out, pv->type_id, pc->prefix, &pv->vcpu_layout->charts[i],
-			     &labels, p->cfg.update_every, obsolete);
+	if (pc)
+		define_charts(p, pv->type_id, pc->prefix, pv->vcpu_layout, pc->shown, &labels,
+			      obsolete);
+}
+
+/* BEGIN/SET/END of a layout's charts, first defining what became non-zero. */
+static void update_charts(struct plugin *p, const char *type_id, const char *prefix,
+			  const struct layout *l, bool *shown,
+			  const struct chart_labels *labels,
+			  const uint64_t *const values[3], uint64_t usec)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < l->ncharts; off += l->charts[i].ndims, i++) {
+		const struct chart *c = &l->charts[i];
+		bool *sh = shown ? shown + off : NULL;
+
+		if (sh) {
+			if (chart_show_nonzero(c, values, sh))
+				chart_define(p->out, type_id, prefix, c, labels,
+					     p->cfg.update_every, false, sh);
+			if (!any_shown(sh, c->ndims))
+				continue;
+		}
+		chart_update(p->out, type_id, prefix, c, values, usec, sh);
+	}
 }
 
 /*
@@ -203,6 +286,8 @@ static int refresh_vm(struct plugin *p, struct kvmstats_vm *vm)
 	if (!pv->layout || (vcpu_schema && !pv->totals) ||
 	    (vcpu_schema && p->cfg.per_vcpu && !pv->vcpu_layout))
 		return -ENOMEM;
+	if (shown_reset(p, pv->layout, &pv->shown, &pv->nshown) < 0)
+		return -ENOMEM;
 	pv->vm_schema = vm_schema;
 	pv->vcpu_schema = vcpu_schema;
 	define_vm_charts(p, vm, false);
@@ -224,6 +309,12 @@ static void add_vcpu(struct plugin *p, struct kvmstats_vm *vm,
 			 vcpu->vmm_fd);
 	else
 		snprintf(pc->prefix, sizeof(pc->prefix), "vcpu%d_", vcpu->id);
+	if (shown_reset(p, ((const struct plugin_vm *)vm->user)->vcpu_layout, &pc->shown,
+			&pc->nshown) < 0) {
+		free(pc);
+		p->error = -ENOMEM;
+		return;
+	}
 	vcpu->user = pc;
 	define_vcpu_charts(p, vm, vcpu, false);
 }
@@ -277,12 +368,17 @@ static void on_vm_removed(struct kvmstats_vm *vm, void *ctx)
 	if (!p->exiting)
 		define_vm_charts(p, vm, true);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct plugin_vcpu *pc = vm->vcpus[i]->user;
+
 		if (!p->exiting)
 			define_vcpu_charts(p, vm, vm->vcpus[i], true);
-		free(vm->vcpus[i]->user);
+		if (pc)
+			free(pc->shown);
+		free(pc);
 		vm->vcpus[i]->user = NULL;
 	}
 	free(pv->totals);
+	free(pv->shown);
 	free(pv);
 	vm->user = NULL;
 }
@@ -301,6 +397,7 @@ static void update_vm(struct plugin *p, struct kvmstats_vm *vm, uint64_t now)
 	struct plugin_vm *pv = vm->user;
 	const uint64_t *values[3] = { 0 };
 	uint64_t usec = pv->last_usec ? now - pv->last_usec : 0;
+	const struct chart_labels labels = { .vm = vm, .vcpu = -1 };
 
 	if (!pv->layout)
 		return;
@@ -308,20 +405,25 @@ static void update_vm(struct plugin *p, struct kvmstats_vm *vm, uint64_t now)
 		values[SOURCE_VM_FD] = vm->vm_stats->cur;
 	if (pv->vcpu_schema && host_vcpu_totals(vm, pv->vcpu_schema, pv->totals) > 0)
 		values[SOURCE_VCPU_TOTAL] = pv->totals;
-	for (size_t i = 0; i < pv->layout->ncharts; i++)
-		chart_update(p->out, pv->type_id, "", &pv->layout->charts[i], values, usec);
+	update_charts(p, pv->type_id, "", pv->layout, pv->shown, &labels, values, usec);
 
 	for (size_t j = 0; pv->vcpu_layout && j < vm->nvcpus; j++) {
 		const struct kvmstats_vcpu *c = vm->vcpus[j];
-		const struct plugin_vcpu *pc = c->user;
+		struct plugin_vcpu *pc = c->user;
+		const struct chart_labels vlabels = { .vm = vm, .vcpu = c->id };
 
 		if (!pc || c->stats->samples == 0 || c->stats->error != 0 ||
 		    c->stats->schema != pv->vcpu_schema)
 			continue;
+		/* The vCPU layout changed under it (a new schema): start again. */
+		if (pc->shown && pc->nshown != layout_ndims(pv->vcpu_layout) &&
+		    shown_reset(p, pv->vcpu_layout, &pc->shown, &pc->nshown) < 0) {
+			p->error = -ENOMEM;
+			continue;
+		}
 		values[SOURCE_VCPU] = c->stats->cur;
-		for (size_t i = 0; i < pv->vcpu_layout->ncharts; i++)
-			chart_update(p->out, pv->type_id, pc->prefix,
-				     &pv->vcpu_layout->charts[i], values, usec);
+		update_charts(p, pv->type_id, pc->prefix, pv->vcpu_layout, pc->shown, &vlabels,
+			      values, usec);
 	}
 	pv->last_usec = now;
 }

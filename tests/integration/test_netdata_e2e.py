@@ -22,8 +22,10 @@ pytestmark = [
                        reason=netdata_missing_reason() or ""),
 ]
 
-# Per-vCPU charts and histograms are off by default; these tests read them.
-CONFIG = "[kvm_stats]\nrescan every = 1\nper vcpu charts = yes\nhistograms = yes\n"
+# Per-vCPU charts, histograms and stats still at zero are off by default;
+# these tests read them.
+CONFIG = ("[kvm_stats]\nrescan every = 1\nper vcpu charts = yes\nhistograms = yes\n"
+          "zero dimensions = yes\n")
 
 
 @pytest.fixture

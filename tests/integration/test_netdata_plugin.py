@@ -31,9 +31,11 @@ pytestmark = requires_kvm
 
 
 # The defaults chart little (README "Settings"); these tests test what the
-# settings below turn on (per-vCPU charts, histograms, every group, debugfs
-# at every sample), so they ask for it. test_defaults_* runs without them.
-EVERYTHING = "groups = all\nper vcpu charts = yes\nhistograms = yes\ndebugfs every = 1\n"
+# settings below turn on (per-vCPU charts, histograms, every group, stats
+# still at zero, debugfs at every sample), so they ask for it.
+# test_defaults_* runs without them.
+EVERYTHING = ("groups = all\nper vcpu charts = yes\nhistograms = yes\nzero dimensions = yes\n"
+              "debugfs every = 1\n")
 
 
 class Plugin:
@@ -183,13 +185,18 @@ def test_defaults_chart_the_default_groups_per_vm_only(testvm, plugin):
     p.read_until(lambda p: "kvm_small.exits" in p.last_values())
     p.read_for(1.5)
     keys = {c.split(".", 1)[1] for c in p.charts()}
-    assert keys == {"exits", "page_faults", "halt", "halt_time", "halt_state", "interrupts",
+    assert keys <= {"exits", "page_faults", "halt", "halt_time", "halt_state", "interrupts",
                     "emulation", "memory"}, keys
     values = p.last_values()
     assert values["kvm_small.exits"]["mmio_exits"] == sum(c["mmio"] for c in truth) == k * vcpus
     assert values["kvm_small.exits"]["halt_exits"] == sum(c["hlt"] for c in truth) == vcpus
-    # "include stat" without "groups": the stats listed, wherever they are.
-    q = plugin(config="include stat = tlb_flush\ninclude stat = mmio_exits\n", features="")
+    # A stat still at zero gets no dimension (nmi_window_exits: no NMI here).
+    assert "nmi_window_exits" not in values["kvm_small.exits"]
+    assert all(v != 0 for chart in values.values() for v in chart.values()), values
+    # "include stat" without "groups": the stats listed, wherever they are
+    # (tlb_flush stays zero here: shown with zero dimensions = yes).
+    q = plugin(config="include stat = tlb_flush\ninclude stat = mmio_exits\n"
+                      "zero dimensions = yes\n", features="")
     q.read_until(lambda p: "kvm_small.tlb" in p.last_values())
     assert q.last_values()["kvm_small.exits"] == {"mmio_exits": k * vcpus}
 

@@ -70,6 +70,7 @@ static void test_defaults(void **state)
 	assert_false(cfg.vcpu_histograms);
 	assert_true(cfg.debugfs);
 	assert_int_equal(cfg.debugfs_every, 10);
+	assert_false(cfg.zero_dims);
 	assert_null(cfg.stats);
 	assert_null(cfg.vms);
 	assert_int_equal(cfg.nqmp, 0);
@@ -134,6 +135,7 @@ static void test_every_setting(void **state)
 			"per vcpu groups = mmu tlb\n"
 			"groups = nested other\n"
 			"debugfs every = 1\n"
+			"zero dimensions = yes\n"
 			"histograms = no\n"
 			"per vcpu histograms = yes\n"
 			"include stat = /_exits$/\n"
@@ -151,6 +153,7 @@ static void test_every_setting(void **state)
 	for (int g = 0; g < CATALOG_NGROUPS; g++)
 		assert_int_equal(cfg.groups[g], g == CATALOG_NESTED || g == CATALOG_OTHER);
 	assert_int_equal(cfg.debugfs_every, 1);
+	assert_true(cfg.zero_dims);
 	assert_false(cfg.histograms);
 	assert_true(cfg.vcpu_histograms);
 	assert_int_equal(filter_match(cfg.stats, "mmio_exits"), 1);
