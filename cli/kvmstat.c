@@ -868,12 +868,13 @@ int main(int argc, char **argv)
 	sources.nqmp = o.nqmp;
 	sources.debugfs = o.debugfs;
 	/*
-	 * The table shows vCPU stats only; what debugfs serves (VM-wide stats)
-	 * goes to --json and --sources. At three syscalls a value (open, read,
-	 * close) it was most of `kvmstat 1` at 200 VMs, so the table reads it
-	 * once per VM (when found) and then hourly.
+	 * The vCPU table shows vCPU stats only; what debugfs serves (VM-wide
+	 * stats, mapped memory) goes to --json, --sources and --memory. At
+	 * three syscalls a value (open, read, close) it was most of `kvmstat 1`
+	 * at 200 VMs, so the vCPU table reads it once per VM (when found) and
+	 * then hourly.
 	 */
-	if (!o.json && !o.sources)
+	if (!o.json && !o.sources && !o.memory)
 		sources.debugfs_every_ms = 3600 * 1000;
 	/* Before anything else: keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH only. */
 	r = priv_probe(&priv);
