@@ -12,6 +12,7 @@
 BENCH_BIN := $(O)/bench/kvmstats_bench
 BENCH_OBJS := $(patsubst %.c,$(O)/obj/%.o,bench/kvmstats_bench.c bench/bench_util.c bench/bench_qmp.c)
 BENCH_COLLECTD := $(O)/bench/collectd/kvm_stats.so
+BENCH_NULL_WRITE := $(O)/bench/collectd/bench_null_write.so
 BENCH_ARGS ?=
 # The same flags as the collectd plugin proper (collectd 5.12 headers).
 BENCH_COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd \
@@ -22,12 +23,14 @@ $(BENCH_BIN): $(BENCH_OBJS) $(LIB)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE)
 
-# collectd/kvm_stats.c unchanged; only its registration goes through the timer.
+# collectd/kvm_stats.c unchanged; only its registration and its dispatch
+# go through the timer.
 $(O)/obj/bench/collectd/kvm_stats.o: collectd/kvm_stats.c
 	@mkdir -p $(@D)
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) $(BENCH_COLLECTD_CFLAGS) \
-		-Dplugin_register_complex_read=bench_register_complex_read -c $< -o $@
+		-Dplugin_register_complex_read=bench_register_complex_read \
+		-Dplugin_dispatch_values=bench_dispatch_values -c $< -o $@
 
 $(O)/obj/bench/collectd_timer.o: bench/collectd_timer.c
 	@mkdir -p $(@D)
@@ -39,7 +42,13 @@ $(BENCH_COLLECTD): $(O)/obj/bench/collectd/kvm_stats.o $(O)/obj/bench/collectd_t
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared $^ -o $@ $(LIBS_CORE)
 
-bench: all $(BENCH_BIN) $(BENCH_COLLECTD)
+# A writer that drops every value (collectd without one logs per value).
+$(BENCH_NULL_WRITE): bench/collectd_null_write.c
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(BENCH_COLLECTD_CFLAGS) -shared $< -o $@
+
+bench: all $(BENCH_BIN) $(BENCH_COLLECTD) $(BENCH_NULL_WRITE)
 	$(Q)KVMSTATS_BUILD=$(abspath $(O)) /usr/bin/python3 bench/run $(BENCH_ARGS)
 
 .PHONY: bench

@@ -9,6 +9,11 @@
  * "<thread cpu ns> <wall ns>" (CLOCK_THREAD_CPUTIME_ID of collectd's read
  * thread, CLOCK_MONOTONIC) to the file named by KVMSTATS_BENCH_READ_LOG,
  * written after the clocks stopped, so the log costs the measure nothing.
+ * The copy is also built with -Dplugin_dispatch_values=bench_dispatch_values:
+ * the line gets a third number, the values that read dispatched, and with
+ * KVMSTATS_BENCH_NO_DISPATCH=1 in the environment they are counted and not
+ * handed to collectd, which tells the plugin's own cost per value from
+ * what collectd's plugin_dispatch_values() adds.
  *
  * An LD_PRELOAD shim could not do this: the daemon executable defines
  * plugin_register_complex_read and comes first in the lookup order.
@@ -27,6 +32,22 @@
 int bench_register_complex_read(const char *group, const char *name,
 				plugin_read_cb callback, cdtime_t interval,
 				user_data_t const *user_data);
+int bench_dispatch_values(value_list_t const *vl);
+
+/*
+ * Values dispatched by the read running now: collectd runs one plugin's
+ * read callback in one read thread at a time, so one counter will do.
+ */
+static uint64_t dispatched;
+static int no_dispatch = -1;	/* -1: KVMSTATS_BENCH_NO_DISPATCH not read yet */
+
+int bench_dispatch_values(value_list_t const *vl)
+{
+	dispatched++;
+	if (no_dispatch < 0)
+		no_dispatch = getenv("KVMSTATS_BENCH_NO_DISPATCH") != NULL;
+	return no_dispatch ? 0 : plugin_dispatch_values(vl);
+}
 
 struct timed_read {
 	plugin_read_cb callback;
@@ -48,13 +69,15 @@ static int timed_read(user_data_t *ud)
 	uint64_t cpu0, wall0, cpu1, wall1;
 	int r;
 
+	dispatched = 0;
 	cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	wall0 = clock_ns(CLOCK_MONOTONIC);
 	r = t->callback(&t->ud);
 	cpu1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	wall1 = clock_ns(CLOCK_MONOTONIC);
 	if (t->log_fd >= 0)
-		dprintf(t->log_fd, "%" PRIu64 " %" PRIu64 "\n", cpu1 - cpu0, wall1 - wall0);
+		dprintf(t->log_fd, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", cpu1 - cpu0,
+			wall1 - wall0, dispatched);
 	return r;
 }
 
