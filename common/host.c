@@ -16,26 +16,19 @@
 
 #include "host_internal.h"
 
-/* Closes s, counting it out of the held fds if it held one. */
-static void close_stats(struct kvmstats_host *host, struct statsfd *s)
-{
-	if (s && s->fd >= 0)
-		host->held--;
-	statsfd_close(s);
-}
-
 void host_free_vm(struct kvmstats_host *host, struct host_vm *hv)
 {
 	struct kvmstats_vm *vm = &hv->pub;
 
+	for (size_t i = 0; i < nsources; i++)
+		if (sources[i]->detach)
+			sources[i]->detach(&host->env, hv);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
-		close_stats(host, vm->vcpus[i]->stats);
+		statsfd_close(vm->vcpus[i]->stats);
 		free(vm->vcpus[i]);
 	}
 	free(vm->vcpus);
-	close_stats(host, vm->vm_stats);
-	debugfs_close(hv->debugfs);
-	free(vm->qmp_path);
+	statsfd_close(vm->vm_stats);
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
 	free(vm->name);
@@ -45,13 +38,41 @@ void host_free_vm(struct kvmstats_host *host, struct host_vm *hv)
 
 void host_remove_vm(struct kvmstats_host *host, size_t i)
 {
-	struct host_vm *hv = host->vms[i];
+	struct source_env *env = &host->env;
+	struct host_vm *hv = env->vms[i];
 
 	if (hv->announced && host->hooks.vm_removed)
 		host->hooks.vm_removed(&hv->pub, host->ctx);
-	host->vms[i] = host->vms[--host->nvms];
-	host->batch_stale = true;	/* it lends hv's statsfds */
+	env->vms[i] = env->vms[--env->nvms];
 	host_free_vm(host, hv);
+}
+
+void host_announce(struct kvmstats_host *host)
+{
+	struct source_env *env = &host->env;
+
+	if (env->changes == 0)
+		return;
+	env->changes = 0;
+	for (size_t i = 0; i < env->nvms; i++) {
+		struct host_vm *hv = env->vms[i];
+		struct kvmstats_vm *vm = &hv->pub;
+
+		if (!hv->announced)
+			continue;	/* vm_added tells all at once */
+		for (size_t j = 0; j < vm->nvcpus; j++) {
+			if (vm->vcpus[j]->announced)
+				continue;
+			vm->vcpus[j]->announced = true;
+			if (host->hooks.vcpu_added)
+				host->hooks.vcpu_added(vm, vm->vcpus[j], host->ctx);
+		}
+		if (hv->changed) {
+			hv->changed = false;
+			if (host->hooks.vm_changed)
+				host->hooks.vm_changed(vm, host->ctx);
+		}
+	}
 }
 
 int host_new(const char *proc_root, bool raise_priv,
@@ -65,7 +86,6 @@ int host_new(const char *proc_root, bool raise_priv,
 	if (!host)
 		return -ENOMEM;
 	host->uevfd = -1;
-	host->max_fds = HOST_DEFAULT_MAX_FDS;
 	host->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (host->epfd < 0) {
 		free(host);
@@ -84,12 +104,12 @@ int host_new(const char *proc_root, bool raise_priv,
 		r = uevent_open();
 		host->uevfd = r >= 0 ? r : -1;
 	}
-	r = statsfd_cache_new(&host->cache);
+	r = statsfd_cache_new(&host->env.cache);
 	if (r >= 0)
-		r = statsfd_cache_new(&host->vcache);
+		r = statsfd_cache_new(&host->env.vcache);
 	if (r < 0)
 		goto fail;
-	host->raise_priv = raise_priv;
+	host->env.raise_priv = raise_priv;
 	if (hooks)
 		host->hooks = *hooks;
 	host->ctx = ctx;
@@ -101,38 +121,85 @@ fail:
 	return r;
 }
 
+static void free_settings(struct source_env *env)
+{
+	for (size_t i = 0; i < env->nqmp; i++)
+		free(env->qmp[i]);
+	free(env->qmp);
+	free(env->debugfs);
+	free(env->libvirt_uri);
+}
+
 void host_free(struct kvmstats_host *host)
 {
 	if (!host)
 		return;
-	while (host->nvms > 0)
-		host_remove_vm(host, host->nvms - 1);
-	free(host->vms);
+	while (host->env.nvms > 0)
+		host_remove_vm(host, host->env.nvms - 1);
+	for (size_t i = 0; i < nsources; i++)
+		if (sources[i]->cleanup)
+			sources[i]->cleanup(&host->env);
+	free(host->env.vms);
 	if (host->epfd >= 0)
 		close(host->epfd);
 	if (host->uevfd >= 0)
 		close(host->uevfd);
-	statsfd_batch_free(&host->batch);
 	free(host->pending);
-	for (size_t i = 0; i < host->nqmp; i++)
-		free(host->qmp[i]);
-	free(host->qmp);
-	free(host->debugfs);
-	free(host->scratch);
-	statsfd_cache_free(host->cache);
-	statsfd_cache_free(host->vcache);
+	free_settings(&host->env);
+	statsfd_cache_free(host->env.cache);
+	statsfd_cache_free(host->env.vcache);
 	free(host->proc_root);
 	free(host);
 }
 
+int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *src)
+{
+	struct source_env *env = &host->env;
+	struct source_env next = { 0 };
+
+	next.qmp = calloc(src->nqmp + 1, sizeof(*next.qmp));
+	if (!next.qmp)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->nqmp; i++) {
+		next.qmp[i] = strdup(src->qmp[i]);
+		if (!next.qmp[i])
+			goto fail;
+		next.nqmp = i + 1;
+	}
+	if (src->debugfs && !(next.debugfs = strdup(src->debugfs)))
+		goto fail;
+	if (src->libvirt_uri && !(next.libvirt_uri = strdup(src->libvirt_uri)))
+		goto fail;
+	free_settings(env);
+	env->qmp = next.qmp;
+	env->nqmp = next.nqmp;
+	env->debugfs = next.debugfs;
+	env->libvirt_uri = next.libvirt_uri;
+	env->no_fds = src->no_fds;
+	env->max_fds = src->max_fds;
+	if (src->no_events && host->uevfd >= 0) {
+		close(host->uevfd);
+		host->uevfd = -1;
+	}
+	env->qmp_timeout_ms = src->qmp_timeout_ms > 0 ? src->qmp_timeout_ms : 500;
+	env->debugfs_every_us = (uint64_t)src->debugfs_every_ms * 1000;
+	env->libvirt_timeout_ms = src->libvirt_timeout_ms > 0 ? src->libvirt_timeout_ms : 500;
+	env->settings_changed = true;
+	return 0;
+
+fail:
+	free_settings(&next);
+	return -ENOMEM;
+}
+
 size_t host_nvms(const struct kvmstats_host *host)
 {
-	return host->nvms;
+	return host->env.nvms;
 }
 
 struct kvmstats_vm *host_vm(struct kvmstats_host *host, size_t i)
 {
-	return i < host->nvms ? &host->vms[i]->pub : NULL;
+	return i < host->env.nvms ? &host->env.vms[i]->pub : NULL;
 }
 
 int host_reap_fd(const struct kvmstats_host *host)
@@ -156,8 +223,8 @@ int host_reap(struct kvmstats_host *host)
 		if (n < 0)
 			return -errno;
 		for (int i = 0; i < n; i++) {
-			for (size_t j = 0; j < host->nvms; j++) {
-				if (host->vms[j] == ev[i].data.ptr) {
+			for (size_t j = 0; j < host->env.nvms; j++) {
+				if (host->env.vms[j] == ev[i].data.ptr) {
 					host_remove_vm(host, j);
 					gone++;
 					break;
@@ -168,46 +235,24 @@ int host_reap(struct kvmstats_host *host)
 	return gone;
 }
 
-/* Lists every stats fd host_sample() reads, in table order. */
-static int build_batch(struct kvmstats_host *host)
-{
-	struct statsfd_batch *b = &host->batch;
-	int r = 0;
-
-	statsfd_batch_clear(b);
-	for (size_t i = 0; i < host->nvms && r >= 0; i++) {
-		struct kvmstats_vm *vm = &host->vms[i]->pub;
-
-		if (vm->vm_source == FROM_FD && vm->vm_stats)
-			r = statsfd_batch_add(b, vm->vm_stats);
-		for (size_t j = 0; j < vm->nvcpus && r >= 0; j++)
-			if (vm->vcpus[j]->source == FROM_FD)
-				r = statsfd_batch_add(b, vm->vcpus[j]->stats);
-	}
-	if (r < 0) {
-		statsfd_batch_clear(b);
-		return r;
-	}
-	host->batch_stale = false;
-	return 0;
-}
-
 int host_sample(struct kvmstats_host *host)
 {
-	int r;
+	int r, first = 0;
 
 	/* A VMM that exited must not be kept alive by our fds until later. */
 	r = host_reap(host);
 	if (r < 0)
 		return r;
-	if (host->batch_stale) {
-		r = build_batch(host);
-		if (r < 0)
-			return r;
+	/* Best source first: each serves only what no source before it does. */
+	for (size_t i = 0; i < nsources; i++) {
+		if (!sources[i]->sample)
+			continue;
+		r = sources[i]->sample(&host->env);
+		if (r < 0 && first == 0)
+			first = r;
 	}
-	statsfd_batch_sample(&host->batch);
-	sources_sample(host);
-	return (int)host->nvms;
+	host_announce(host);
+	return first < 0 ? first : (int)host->env.nvms;
 }
 
 int host_vcpu_totals(const struct kvmstats_vm *vm,

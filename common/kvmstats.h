@@ -529,9 +529,10 @@ enum kvmstats_source {
 	FROM_FD,		/* a stats fd the VMM holds, copied */
 	FROM_QMP,		/* QEMU's query-stats */
 	FROM_DEBUGFS,		/* /sys/kernel/debug/kvm/<pid>-<fd>/ */
+	FROM_LIBVIRT,		/* libvirtd's domain stats */
 };
 
-/* "fd", "qmp", "debugfs", "none". */
+/* "fd", "qmp", "debugfs", "libvirt", "none". */
 const char *host_source_name(enum kvmstats_source source);
 
 struct kvmstats_vcpu {
@@ -540,6 +541,7 @@ struct kvmstats_vcpu {
 	enum kvmstats_source source;
 	struct statsfd *stats;
 	void *user;		/* front end's per-vCPU state */
+	bool announced;		/* the core's: vcpu_added was called (or vm_added) */
 };
 
 /*
@@ -663,6 +665,12 @@ struct kvmstats_sources {
 	 * they cannot be had. For measuring the walk; cannot be undone.
 	 */
 	bool no_events;
+	/*
+	 * libvirt URI of a read-only connection ("qemu:///system"); NULL:
+	 * off. Serves what no better source does (source_libvirt.c).
+	 */
+	const char *libvirt_uri;
+	int libvirt_timeout_ms;		/* per sample, all domains; 0: 500 */
 };
 
 /*

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,8 +57,8 @@ static void note_error(struct kvmstats_scan_report *report, int r)
 static struct host_vm *find_vm(struct kvmstats_host *host, pid_t pid,
 			       uint64_t starttime)
 {
-	for (size_t i = 0; i < host->nvms; i++) {
-		struct host_vm *hv = host->vms[i];
+	for (size_t i = 0; i < host->env.nvms; i++) {
+		struct host_vm *hv = host->env.vms[i];
 
 		if (hv->pub.pid == pid && hv->pub.starttime == starttime)
 			return hv;
@@ -69,16 +68,16 @@ static struct host_vm *find_vm(struct kvmstats_host *host, pid_t pid,
 
 static int grow_vms(struct kvmstats_host *host)
 {
-	size_t cap = host->cap ? host->cap * 2 : 8;
+	size_t cap = host->env.cap ? host->env.cap * 2 : 8;
 	void *vms;
 
-	if (host->nvms < host->cap)
+	if (host->env.nvms < host->env.cap)
 		return 0;
-	vms = reallocarray(host->vms, cap, sizeof(*host->vms));
+	vms = reallocarray(host->env.vms, cap, sizeof(*host->env.vms));
 	if (!vms)
 		return -ENOMEM;
-	host->vms = vms;
-	host->cap = cap;
+	host->env.vms = vms;
+	host->env.cap = cap;
 	return 0;
 }
 
@@ -126,142 +125,13 @@ static int vm_create(struct kvmstats_host *host, const struct discover_proc *p,
 		r = -errno;
 		goto fail;
 	}
-	host->vms[host->nvms++] = hv;
-	host->batch_stale = true;
+	host->env.vms[host->env.nvms++] = hv;
 	*ret_vm = hv;
 	return 0;
 
 fail:
 	host_free_vm(host, hv);
 	return r;
-}
-
-/*
- * Takes a copy of the VMM's target_fd and opens it as a stats fd.
- * -EMFILE: the host holds max_fds already, or our RLIMIT_NOFILE is reached.
- */
-static int take_stats_fd(struct kvmstats_host *host, struct kvmstats_vm *vm,
-			 const struct discover_fd *dfd, struct statsfd **ret)
-{
-	int fd, r;
-
-	if (host->held >= host->fd_room)
-		return -EMFILE;
-	fd = acquire_stats_fd(vm->pidfd, dfd->fd, dfd->vcpu);
-	if (fd < 0)
-		return fd == -ENFILE ? -EMFILE : fd;
-	r = statsfd_open(fd, host->cache, ret);
-	if (r >= 0) {
-		host->held++;
-		host->batch_stale = true;
-	}
-	return r;
-}
-
-/*
- * In a process that runs one VM, a vCPU is its id: a second stats fd the
- * VMM holds for the same vCPU must not count it twice. In a process with
- * several VMs ids repeat across VMs, so only the fd tells vCPUs apart.
- */
-static bool vcpu_is(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *c,
-		    const struct discover_fd *dfd)
-{
-	return vm->nvms == 1 ? c->id == dfd->vcpu : c->vmm_fd == dfd->fd;
-}
-
-static bool has_vcpu(const struct kvmstats_vm *vm, const struct discover_fd *dfd)
-{
-	for (size_t i = 0; i < vm->nvcpus; i++)
-		if (vcpu_is(vm, vm->vcpus[i], dfd))
-			return true;
-	return false;
-}
-
-int host_insert_vcpu(struct kvmstats_vm *vm, struct kvmstats_vcpu *c)
-{
-	struct kvmstats_vcpu **v;
-	size_t at = vm->nvcpus;
-
-	v = reallocarray(vm->vcpus, vm->nvcpus + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	vm->vcpus = v;
-	while (at > 0 && (v[at - 1]->id > c->id ||
-			  (v[at - 1]->id == c->id && v[at - 1]->vmm_fd > c->vmm_fd)))
-		at--;
-	memmove(&v[at + 1], &v[at], (vm->nvcpus - at) * sizeof(*v));
-	v[at] = c;
-	vm->nvcpus++;
-	return 0;
-}
-
-static int add_vcpu(struct kvmstats_host *host, struct kvmstats_vm *vm,
-		    const struct discover_fd *dfd, struct kvmstats_vcpu **ret)
-{
-	struct kvmstats_vcpu *c;
-	int r;
-
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->id = dfd->vcpu;
-	c->vmm_fd = dfd->fd;
-	c->source = FROM_FD;
-	r = take_stats_fd(host, vm, dfd, &c->stats);
-	if (r >= 0)
-		r = host_insert_vcpu(vm, c);
-	if (r < 0) {
-		statsfd_close(c->stats);
-		free(c);
-		return r;
-	}
-	*ret = c;
-	return 0;
-}
-
-/*
- * Takes the stats fds of p that vm does not have yet. Errors do not stop
- * the others. What could not be taken, whatever the reason (an fd closed
- * meanwhile: -EBADF, -ESTALE; a VMM exiting: -ESRCH; a refusal; the fd
- * limit), is remembered in hv->unread, so that every rescan tries again
- * instead of waiting for the VMM's fd count to change, and the front ends
- * can say why.
- */
-static void take_new_fds(struct kvmstats_host *host, struct host_vm *hv,
-			 const struct discover_proc *p, bool announce)
-{
-	struct kvmstats_vm *vm = &hv->pub;
-
-	unsigned before = hv->unread;
-
-	hv->unread = 0;
-	hv->unread_error = 0;
-	for (size_t i = 0; !host->no_fds && i < p->nfds; i++) {
-		const struct discover_fd *dfd = &p->fds[i];
-		struct kvmstats_vcpu *c;
-		int r = 0;
-
-		if (dfd->kind == DISCOVER_FD_VM_STATS && vm->nvms == 1 &&
-		    !vm->vm_stats) {
-			r = take_stats_fd(host, vm, dfd, &vm->vm_stats);
-			if (r >= 0)
-				vm->vm_source = FROM_FD;
-		}
-		else if (dfd->kind == DISCOVER_FD_VCPU_STATS && !has_vcpu(vm, dfd)) {
-			r = add_vcpu(host, vm, dfd, &c);
-			if (r >= 0 && announce && host->hooks.vcpu_added)
-				host->hooks.vcpu_added(vm, c, host->ctx);
-		}
-		if (r >= 0)
-			continue;
-		hv->unread++;
-		hv->unread_error = r;
-		if (r == -EMFILE)
-			host->report->fds_limited++;
-		else if (r != -ESRCH && r != -EBADF && r != -ESTALE)
-			note_error(host->report, r);
-	}
-	hv->unread_tries = hv->unread == 0 ? 0 : before > 0 ? hv->unread_tries + 1 : 1;
 }
 
 /*
@@ -301,7 +171,9 @@ static int merge_proc(const struct discover_proc *p, void *ctx)
 		}
 	}
 	hv->seen = host->generation;
-	take_new_fds(host, hv, p, hv->announced);
+	for (size_t i = 0; i < nsources; i++)
+		if (sources[i]->listed)
+			sources[i]->listed(&host->env, hv, p, host->report);
 	return 0;
 }
 
@@ -355,12 +227,12 @@ static int walk(struct kvmstats_host *host)
 	 * while its process lives on (exec, or a test harness destroying a
 	 * VM): release it too, or our stats fds would keep it alive.
 	 */
-	for (size_t i = host->nvms; i-- > 0;) {
-		if (host->vms[i]->seen != host->generation &&
-		    vm_fds_gone(host, &host->vms[i]->pub))
+	for (size_t i = host->env.nvms; i-- > 0;) {
+		if (host->env.vms[i]->seen != host->generation &&
+		    vm_fds_gone(host, &host->env.vms[i]->pub))
 			host_remove_vm(host, i);
 		else	/* listed before its fd count was taken: look next time */
-			host->vms[i]->nfds = -1;
+			host->env.vms[i]->nfds = -1;
 	}
 	return 0;
 }
@@ -382,8 +254,8 @@ static void looks_add(struct looks *l, pid_t pid, unsigned retries)
 
 static bool knows_pid(const struct kvmstats_host *host, pid_t pid)
 {
-	for (size_t i = 0; i < host->nvms; i++)
-		if (host->vms[i]->pub.pid == pid)
+	for (size_t i = 0; i < host->env.nvms; i++)
+		if (host->env.vms[i]->pub.pid == pid)
 			return true;
 	return false;
 }
@@ -408,8 +280,8 @@ static int collect_looks(struct kvmstats_host *host, struct looks *l)
 		return r;
 	for (size_t i = 0; i < host->npending; i++)
 		looks_add(l, host->pending[i].pid, host->pending[i].retries);
-	for (size_t i = 0; i < host->nvms; i++) {
-		struct host_vm *hv = host->vms[i];
+	for (size_t i = 0; i < host->env.nvms; i++) {
+		struct host_vm *hv = host->env.vms[i];
 		int n = discover_fd_count(host->proc_root, hv->pub.pid);
 
 		if (n == -ESRCH)
@@ -463,9 +335,9 @@ static int look_at(struct kvmstats_host *host, const struct host_pending *at,
 	discover_proc_free(p);
 	if (r < 0 && r != -ESRCH)
 		return r == -ENOMEM ? r : 0;
-	for (size_t i = host->nvms; i-- > 0;)
-		if (host->vms[i]->pub.pid == at->pid &&
-		    host->vms[i]->seen != host->generation)
+	for (size_t i = host->env.nvms; i-- > 0;)
+		if (host->env.vms[i]->pub.pid == at->pid &&
+		    host->env.vms[i]->seen != host->generation)
 			host_remove_vm(host, i);
 	return 0;
 }
@@ -501,27 +373,6 @@ out:
 	return r;
 }
 
-/*
- * How many stats fds this rescan may hold: max_fds, and fewer when the open
- * file limit is nearer, so that listing /proc and the VMMs' pidfds (one per
- * VM) never fail for want of an fd.
- */
-static size_t fd_room(const struct kvmstats_host *host)
-{
-	const size_t reserve = 64;
-	struct rlimit rl;
-	size_t room = host->max_fds;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		size_t spare = rl.rlim_cur > reserve + host->nvms ?
-			       (size_t)rl.rlim_cur - reserve - host->nvms : 0;
-
-		if (spare < room)
-			room = spare;
-	}
-	return room;
-}
-
 static bool walk_due(const struct kvmstats_host *host)
 {
 	return host->uevfd < 0 || host->walked_at == 0 ||
@@ -538,32 +389,33 @@ int host_rescan(struct kvmstats_host *host,
 	r = host_reap(host);
 	if (r < 0)
 		return r;
-	if (host->raise_priv) {
+	if (host->env.raise_priv) {
 		r = priv_raise(&saved);
 		if (r < 0)
 			return r;
 	}
 	host->generation++;
-	host->fd_room = fd_room(host);
+	for (size_t i = 0; i < nsources; i++)
+		if (sources[i]->prepare)
+			sources[i]->prepare(&host->env, &report);
+	host->env.settings_changed = false;
 	host->report = &report;
 	r = walk_due(host) ? -ENOBUFS : look_around(host);
 	if (r == -ENOBUFS)
 		r = walk(host);
 	host->report = NULL;
-	if (r >= 0) {
-		/* Best source first: QMP before debugfs fills the gaps. */
-		sources_attach_qmp(host, &report);
-		sources_attach_debugfs(host, &report);
-		host->batch_stale = true;	/* sources may have moved */
-	}
-	if (host->raise_priv)
+	/* Best source first: each serves only what those before it do not. */
+	for (size_t i = 0; r >= 0 && i < nsources; i++)
+		if (sources[i]->attach)
+			sources[i]->attach(&host->env, &report);
+	if (host->env.raise_priv)
 		priv_restore(&saved);
 	if (r < 0)
 		return r;
 
-	report.fd_limit = host->max_fds;
-	for (size_t i = 0; i < host->nvms; i++) {
-		struct host_vm *hv = host->vms[i];
+	report.fd_limit = host->env.max_fds ? host->env.max_fds : SOURCE_FD_DEFAULT_MAX;
+	for (size_t i = 0; i < host->env.nvms; i++) {
+		struct host_vm *hv = host->env.vms[i];
 
 		if (!hv->pub.vm_stats && hv->pub.nvcpus == 0)
 			report.vms_without_stats++;
@@ -571,11 +423,15 @@ int host_rescan(struct kvmstats_host *host,
 		/* Announced once its first scan has attached every source. */
 		if (!hv->announced) {
 			hv->announced = true;
+			hv->changed = false;
+			for (size_t j = 0; j < hv->pub.nvcpus; j++)
+				hv->pub.vcpus[j]->announced = true;
 			if (host->hooks.vm_added)
 				host->hooks.vm_added(&hv->pub, host->ctx);
 		}
 	}
+	host_announce(host);
 	if (ret_report)
 		*ret_report = report;
-	return (int)host->nvms;
+	return (int)host->env.nvms;
 }
