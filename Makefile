@@ -45,7 +45,7 @@ endif
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/obj/%.o)
 LIB := $(O)/libkvmstats.a
-LIBS_CORE := -lcap -ljansson
+LIBS_CORE := -lcap -ljansson -pthread
 
 KVMSTAT := $(O)/kvmstat
 NETDATA_PLUGIN := $(O)/kvm_stats.plugin

@@ -37,6 +37,7 @@ struct options {
 	const char *qmp[MAX_QMP];	/* --qmp sockets or globs */
 	size_t nqmp;
 	const char *debugfs;		/* NULL: --no-debugfs */
+	const char *libvirt;		/* --libvirt URI; NULL: off */
 	unsigned interval;		/* seconds */
 	unsigned long count;		/* 0: forever */
 };
@@ -63,6 +64,8 @@ static void usage(FILE *f)
 	      "                     VMM's -m), the share mapped, vCPUs, exits/s\n"
 	      "  -q, --qmp SOCKET   also ask QEMU's QMP socket (a path or a glob, e.g.\n"
 	      "                     '/var/run/qemu-server/*.qmp'; repeatable)\n"
+	      "  -L, --libvirt [URI] also ask libvirtd (read-only; default qemu:///system)\n"
+	      "                     for what no better source serves\n"
 	      "      --debugfs DIR  KVM's debugfs directory (default " DEBUGFS_KVM ")\n"
 	      "      --no-debugfs   do not read debugfs\n"
 	      "  -h, --help         this text\n\n"
@@ -107,6 +110,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "sources", no_argument, NULL, 'S' },
 		{ "memory", no_argument, NULL, 'm' },
 		{ "qmp", required_argument, NULL, 'q' },
+		{ "libvirt", optional_argument, NULL, 'L' },
 		{ "debugfs", required_argument, NULL, 'D' },
 		{ "no-debugfs", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
@@ -117,7 +121,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	o->interval = 1;
 	o->debugfs = DEBUGFS_KVM;
-	while ((c = getopt_long(argc, argv, "p:n:s:tjSmq:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:n:s:tjSmq:L::h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (o->npids == MAX_PIDS ||
@@ -155,6 +159,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->qmp[o->nqmp++] = optarg;
+			break;
+		case 'L':
+			/* "--libvirt URI" too: a next word with ':' is a URI, not an interval. */
+			if (!optarg && optind < argc && strchr(argv[optind], ':'))
+				optarg = argv[optind++];
+			o->libvirt = optarg ? optarg : "qemu:///system";
 			break;
 		case 'D':
 			o->debugfs = optarg;
@@ -566,6 +576,14 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 		      "source", host_source_name(vm->vm_source),
 		      "stats", vm->vm_stats ? json_stats(o, vm->vm_stats) : json_null(),
 		      "vcpus", vcpus);
+	if (j && vm->nlabels) {
+		json_t *labels = json_object();
+
+		for (size_t i = 0; labels && i < vm->nlabels; i++)
+			json_object_set_new(labels, vm->labels[i].key,
+					    json_name(vm->labels[i].value));
+		json_object_set_new(j, "labels", labels);
+	}
 	if (j && o->totals)
 		json_object_set_new(j, "totals", json_totals(o, vm));
 	return j;
@@ -825,7 +843,8 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		print_sources(host);
 		return host_nvms(host) > 0 ? 0 : explain_nothing(&rep, priv, false);
 	}
-	if (rep.vms_without_stats == host_nvms(host))
+	/* libvirt serves at the first sample: it may have what nothing else has. */
+	if (rep.vms_without_stats == host_nvms(host) && !o->libvirt)
 		return explain_nothing(&rep, priv, o->npids > 0 || o->vm_filter);
 	host_sample(host);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -867,6 +886,7 @@ int main(int argc, char **argv)
 	sources.qmp = o.qmp;
 	sources.nqmp = o.nqmp;
 	sources.debugfs = o.debugfs;
+	sources.libvirt_uri = o.libvirt;
 	/*
 	 * The vCPU table shows vCPU stats only; what debugfs serves (VM-wide
 	 * stats, mapped memory) goes to --json, --sources and --memory. At

@@ -544,6 +544,11 @@ struct kvmstats_vcpu {
 	bool announced;		/* the core's: vcpu_added was called (or vm_added) */
 };
 
+struct kvmstats_label {
+	const char *key;
+	const char *value;
+};
+
 /*
  * A VM: one kvm-vm fd of one process. A process that runs several VMs is
  * one entry with vm_fd = -1 and nvms > 1, because the kernel does not say
@@ -566,6 +571,13 @@ struct kvmstats_vm {
 	struct statsfd *vm_stats;
 	enum kvmstats_source vm_source;
 	char *qmp_path;		/* the QMP socket serving this VM, if any */
+	/*
+	 * Labels a source knows of the VM (libvirt: title, nova_name,
+	 * nova_flavor, nova_project), in that order, only those set. Keys
+	 * are constant; values untrusted. Valid until vm_changed/vm_removed.
+	 */
+	const struct kvmstats_label *labels;
+	size_t nlabels;
 	size_t nvcpus;
 	/* Sorted by id, then vmm_fd; pointers stay valid until vm_removed. */
 	struct kvmstats_vcpu **vcpus;
@@ -612,6 +624,8 @@ struct kvmstats_scan_report {
 	pid_t unread_pid;
 	size_t fd_limit;		/* that limit (kvmstats_sources.max_fds) */
 	bool walked;			/* this rescan walked all of /proc */
+	bool libvirt_asked;		/* a libvirt URI is set */
+	int libvirt_error;		/* its last sample: 0 or -errno (-ETIMEDOUT: slow) */
 	int first_error;		/* first other -errno, 0 if none */
 };
 
@@ -626,6 +640,7 @@ struct scan_said {
 	unsigned unread_vms, unread_fds;
 	int unread_error;
 	pid_t unread_pid;
+	int libvirt_error;	/* the libvirt source's state last said */
 };
 
 /*

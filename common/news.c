@@ -7,6 +7,7 @@
  * or the problem gone). The core never logs; this only builds the lines
  * and hands them to the front end's say(), which decides where they go.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +79,21 @@ void scan_news(struct scan_said *said, int r,
 	} else if (rep->vms_unread == 0 && said->unread_vms > 0) {
 		say("every stats fd the VMMs hold is taken now", ctx);
 	}
+	if (rep->libvirt_asked && said->libvirt_error != rep->libvirt_error) {
+		if (rep->libvirt_error == 0)
+			say("libvirt: domain stats are read again", ctx);
+		else if (rep->libvirt_error == -ETIMEDOUT)
+			snprintf(line, sizeof(line), "libvirt: libvirtd did not answer in "
+				 "time; samples go on without its values until it does");
+		else
+			snprintf(line, sizeof(line), "libvirt: no domain stats (%s); the "
+				 "connection is retried with backoff",
+				 strerror(-rep->libvirt_error));
+		if (rep->libvirt_error != 0)
+			say(line, ctx);
+		said->libvirt_error = rep->libvirt_error;
+	}
+
 	said->unread_vms = rep->vms_unread;
 	said->unread_fds = rep->fds_unread;
 	said->unread_error = rep->unread_error;

@@ -107,6 +107,7 @@ extern const size_t nsources;
 
 extern const struct source_ops source_fd;
 extern const struct source_ops source_qmp;
+extern const struct source_ops source_libvirt;
 extern const struct source_ops source_debugfs;
 
 /* vmtable.c: what every source does to the table. */

@@ -11,6 +11,7 @@
 const struct source_ops *const sources[] = {
 	&source_fd,		/* held stats fds: every stat, one pread */
 	&source_qmp,		/* QMP sockets a front end names */
+	&source_libvirt,	/* libvirtd's domain stats, when asked for */
 	&source_debugfs,	/* what no other source serves */
 };
 const size_t nsources = sizeof(sources) / sizeof(sources[0]);
