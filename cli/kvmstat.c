@@ -554,6 +554,12 @@ static const char *name_source(enum discover_name_source source)
 	return "comm";
 }
 
+/* A holder's stats, or null when it has none or its last sample failed (never stale values). */
+static json_t *json_fresh(const struct options *o, const struct statsfd *s)
+{
+	return s && s->error == 0 ? json_stats(o, s) : json_null();
+}
+
 static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 {
 	json_t *vcpus = json_array(), *j;
@@ -561,10 +567,14 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 	for (size_t i = 0; vcpus && i < vm->nvcpus; i++) {
 		const struct kvmstats_vcpu *c = vm->vcpus[i];
 
-		json_array_append_new(vcpus, json_pack(
+		json_t *jc = json_pack(
 			"{s:i, s:i, s:s, s:s, s:o}", "vcpu", c->id, "vmm_fd", c->vmm_fd,
 			"source", host_source_name(c->source),
-			"stats_id", c->stats->id, "stats", json_stats(o, c->stats)));
+			"stats_id", c->stats->id, "stats", json_fresh(o, c->stats));
+
+		if (jc && c->stats->error)
+			json_object_set_new(jc, "error", json_string(strerror(-c->stats->error)));
+		json_array_append_new(vcpus, jc);
 	}
 	j = json_pack("{s:i, s:o, s:o, s:s, s:i, s:i, s:s, s:o, s:o}",
 		      "pid", (int)vm->pid,
@@ -574,8 +584,10 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 		      "vm_fd", vm->vm_fd,
 		      "nvms", (int)vm->nvms,
 		      "source", host_source_name(vm->vm_source),
-		      "stats", vm->vm_stats ? json_stats(o, vm->vm_stats) : json_null(),
+		      "stats", json_fresh(o, vm->vm_stats),
 		      "vcpus", vcpus);
+	if (j && vm->vm_stats && vm->vm_stats->error)
+		json_object_set_new(j, "error", json_string(strerror(-vm->vm_stats->error)));
 	if (j && vm->nlabels) {
 		json_t *labels = json_object();
 

@@ -33,6 +33,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -574,6 +575,7 @@ static int start_worker(struct lv_state *st, const char *uri)
 {
 	struct lv_shared *sh;
 	pthread_attr_t attr;
+	sigset_t all, old;
 	pthread_t t;
 	int r;
 
@@ -592,7 +594,17 @@ static int start_worker(struct lv_state *st, const char *uri)
 	sh->refs = 2;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/*
+	 * The worker blocks every signal (it inherits the mask): libvirt's
+	 * client writes to a socket libvirtd may have closed, and the SIGPIPE
+	 * that would kill the process (kvmstat, the Netdata plugin keep its
+	 * default action) stays pending on the worker instead; signals meant
+	 * for the process go to its other threads.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&t, &attr, worker, sh);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (r < 0) {
 		sh->refs = 1;

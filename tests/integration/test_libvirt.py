@@ -194,3 +194,87 @@ def test_without_libvirt_nothing_from_libvirt(libvirtd, domains):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     vm = json.loads(r.stdout.splitlines()[-1])["vms"][0]
     assert vm["source"] == "none" and "labels" not in vm
+
+
+class Stream:
+    """kvmstat --json N lines as they come, with the time each came."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+
+    def next(self, timeout=10):
+        import select
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        assert ready, f"no sample in {timeout} s"
+        line = self.proc.stdout.readline()
+        assert line, f"kvmstat exited: {self.proc.wait()} {self.proc.stderr.read()}"
+        return time.monotonic(), json.loads(line)
+
+    def until(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            t, obj = self.next()
+            if pred(obj):
+                return t, obj
+        raise AssertionError(f"not within {timeout} s: {what}")
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err
+
+
+def served(obj, pid):
+    vm = vms_of(obj).get(pid)
+    return bool(vm) and vm["stats"] is not None and \
+        all(c["stats"] is not None for c in vm["vcpus"]) and len(vm["vcpus"]) == 2
+
+
+def starved(obj, pid):
+    vm = vms_of(obj).get(pid)
+    return bool(vm) and vm["stats"] is None and all(c["stats"] is None for c in vm["vcpus"])
+
+
+def test_libvirtd_stopped_restarted_and_stuck(libvirtd, domains):
+    pid = domains["lv-q72"]
+    s = Stream([str(KVMSTAT), "--libvirt", libvirtd.uri, "--json", "--no-debugfs",
+                "--pid", str(pid), "1", "120"])
+    try:
+        s.until(lambda o: served(o, pid), 10, "values from libvirt")
+        # Stopped: no crash, no stale values, the interval goes on.
+        libvirtd.stop()
+        s.until(lambda o: starved(o, pid), 5, "no values while libvirtd is gone")
+        s.next()
+        # Started again: values come back (reconnect with backoff).
+        libvirtd.start()
+        s.until(lambda o: served(o, pid), 25, "values again after the restart")
+        # Stuck (SIGSTOP): each sample still comes within timeout + interval.
+        libvirtd.signal(signal.SIGSTOP)
+        try:
+            last, _ = s.next()
+            gaps = []
+            for _ in range(4):
+                t, obj = s.next(timeout=5)
+                gaps.append(t - last)
+                last = t
+            assert starved(obj, pid)
+            print(f"\nsample gaps with libvirtd stopped: {', '.join(f'{g:.2f}' for g in gaps)} s")
+            assert max(gaps) < 1 + 0.5 + 0.5, gaps
+        finally:
+            libvirtd.signal(signal.SIGCONT)
+        s.until(lambda o: served(o, pid), 25, "values again after SIGCONT")
+    finally:
+        rc, err = s.close()
+    assert rc in (0, -signal.SIGTERM), err
+    lines = [x for x in err.splitlines() if "libvirt" in x]
+    print("\n".join(lines))
+    # Said once per state change, not at every interval.
+    assert len(lines) <= 8, lines
+    assert any("no domain stats" in x for x in lines), lines
+    assert any("did not answer in time" in x for x in lines), lines
+    assert any("read again" in x for x in lines), lines
