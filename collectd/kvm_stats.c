@@ -66,8 +66,10 @@ struct context {
 	cdtime_t refresh_interval;
 	cdtime_t next_rescan;
 	bool debugfs;
+	cdtime_t debugfs_interval;	/* DebugfsInterval: between debugfs reads */
 	char *qmp[MAX_QMP];	/* QMPSocket paths or globs */
 	size_t nqmp;
+	char *libvirt_uri;	/* LibvirtURI; NULL: off */
 	uint64_t *totals;	/* scratch: the vCPUs summed */
 	size_t totals_len;
 	c_complain_t complain_denied;
@@ -347,6 +349,13 @@ static meta_data_t *vm_meta(const struct kvmstats_vm *vm)
 	meta_data_add_signed_int(meta, "vm_pid", vm->pid);
 	if (vm->uuid)
 		meta_data_add_string(meta, "vm_uuid", vm->uuid);
+	/* libvirt's title and Nova's names; untrusted, as every name. */
+	for (size_t i = 0; i < vm->nlabels; i++) {
+		char key[48];
+
+		snprintf(key, sizeof(key), "vm_%s", vm->labels[i].key);
+		meta_data_add_string(meta, key, vm->labels[i].value);
+	}
 	return meta;
 }
 
@@ -442,7 +451,9 @@ static int kvm_stats_read(user_data_t *ud)
 
 		const struct kvmstats_sources sources = {
 			.qmp = (const char *const *)ctx->qmp, .nqmp = ctx->nqmp,
+			.libvirt_uri = ctx->libvirt_uri,
 			.debugfs = ctx->debugfs ? DEBUGFS_KVM : NULL,
+			.debugfs_every_ms = (unsigned)CDTIME_T_TO_MS(ctx->debugfs_interval),
 			.no_fds = statsfd_supported() == 0,
 		};
 
@@ -480,6 +491,7 @@ static void context_free(void *arg)
 	filter_free(ctx->vms);
 	for (size_t i = 0; i < ctx->nqmp; i++)
 		free(ctx->qmp[i]);
+	free(ctx->libvirt_uri);
 	for (size_t i = 0; i < ctx->nwanted; i++)
 		free(ctx->wanted[i].want);
 	free(ctx->totals);
@@ -494,6 +506,12 @@ static struct context *context_new(void)
 		return NULL;
 	ctx->refresh_interval = TIME_T_TO_CDTIME_T(10);
 	ctx->debugfs = true;
+	/*
+	 * debugfs costs three syscalls a value (open, read, close) and serves
+	 * VM-wide values that change slowly (mapped memory): read once a
+	 * minute, the last values sent at every interval in between.
+	 */
+	ctx->debugfs_interval = TIME_T_TO_CDTIME_T(60);
 	parse_groups(DEFAULT_GROUPS, ctx->groups);
 	C_COMPLAIN_INIT(&ctx->complain_denied);
 	C_COMPLAIN_INIT(&ctx->complain_error);
@@ -641,6 +659,10 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 			r = cf_util_get_boolean(item, &ctx->debugfs);
 		else if (strcasecmp(item->key, "QMPSocket") == 0)
 			r = ctx->nqmp < MAX_QMP ? cf_util_get_string(item, &ctx->qmp[ctx->nqmp++]) : -1;
+		else if (strcasecmp(item->key, "LibvirtURI") == 0)
+			r = cf_util_get_string(item, &ctx->libvirt_uri);
+		else if (strcasecmp(item->key, "DebugfsInterval") == 0)
+			r = cf_util_get_cdtime(item, &ctx->debugfs_interval);
 		else if (strcasecmp(item->key, "RefreshInterval") == 0) {
 			r = cf_util_get_cdtime(item, &ctx->refresh_interval);
 			if (r == 0 && ctx->refresh_interval == 0)
