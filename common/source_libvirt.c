@@ -295,6 +295,71 @@ static int take_param(struct lv_domain *d, const virTypedParameter *p)
 	return target_add(t, stat, (size_t)(dot - stat), kind, boolean, value);
 }
 
+/*
+ * XML's five entities and character references undone in place (libvirt
+ * writes metadata back as XML). A reference to NUL, or one that is not
+ * valid, is kept as it is.
+ */
+static char *xml_unescape(char *s)
+{
+	static const struct { const char *ent; char c; } ents[] = {
+		{ "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' },
+		{ "&quot;", '"' }, { "&apos;", '\'' },
+	};
+	char *w = s;
+
+	if (!s)
+		return NULL;
+	for (const char *r = s; *r;) {
+		bool done = false;
+
+		if (*r == '&') {
+			for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]) && !done; i++) {
+				size_t n = strlen(ents[i].ent);
+
+				if (strncmp(r, ents[i].ent, n) == 0) {
+					*w++ = ents[i].c;
+					r += n;
+					done = true;
+				}
+			}
+			if (!done && r[1] == '#') {
+				bool hex = r[2] == 'x';
+				char *end;
+				unsigned long cp;
+
+				errno = 0;
+				cp = strtoul(r + (hex ? 3 : 2), &end, hex ? 16 : 10);
+				if (!errno && *end == ';' && cp > 0 && cp <= 0x10FFFF &&
+				    end > r + (hex ? 3 : 2)) {
+					/* UTF-8 of cp; surrogates are left for the front ends' check. */
+					if (cp < 0x80) {
+						*w++ = (char)cp;
+					} else if (cp < 0x800) {
+						*w++ = (char)(0xC0 | (cp >> 6));
+						*w++ = (char)(0x80 | (cp & 0x3F));
+					} else if (cp < 0x10000) {
+						*w++ = (char)(0xE0 | (cp >> 12));
+						*w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+						*w++ = (char)(0x80 | (cp & 0x3F));
+					} else {
+						*w++ = (char)(0xF0 | (cp >> 18));
+						*w++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+						*w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+						*w++ = (char)(0x80 | (cp & 0x3F));
+					}
+					r = end + 1;
+					done = true;
+				}
+			}
+		}
+		if (!done)
+			*w++ = *r++;
+	}
+	*w = '\0';
+	return s;
+}
+
 /* The text of the first <tag ...>text</tag> (any prefix) in xml, malloc'ed. */
 static char *xml_text(const char *xml, const char *tag)
 {
@@ -314,7 +379,7 @@ static char *xml_text(const char *xml, const char *tag)
 		end = strchr(gt + 1, '<');
 		if (!end)
 			return NULL;
-		return strndup(gt + 1, (size_t)(end - gt - 1));
+		return xml_unescape(strndup(gt + 1, (size_t)(end - gt - 1)));
 	}
 	return NULL;
 }
@@ -344,7 +409,7 @@ static char *xml_attr(const char *xml, const char *tag, const char *attr)
 				continue;
 			v = a + 3 + an;
 			e = strchr(v, quote);
-			return e ? strndup(v, (size_t)(e - v)) : NULL;
+			return e ? xml_unescape(strndup(v, (size_t)(e - v))) : NULL;
 		}
 	}
 	return NULL;

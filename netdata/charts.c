@@ -403,6 +403,13 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
 	label(out, "vm_pid", num);
 	if (vm->uuid)
 		label(out, "vm_uuid", vm->uuid);
+	/* libvirt's title and Nova's names: vm_title, vm_nova_name, ... */
+	for (size_t i = 0; i < vm->nlabels; i++) {
+		char key[48];
+
+		snprintf(key, sizeof(key), "vm_%s", vm->labels[i].key);
+		label(out, key, vm->labels[i].value);
+	}
 	if (labels->vcpu >= 0) {
 		snprintf(num, sizeof(num), "%d", labels->vcpu);
 		label(out, "vcpu", num);

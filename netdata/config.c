@@ -145,6 +145,15 @@ static int apply(struct plugin_config *cfg, const char *name, const char *value)
 		return parse_bool(value, &cfg->debugfs);
 	if (strcmp(name, "qmp socket") == 0)
 		return add_qmp(cfg, value);
+	if (strcmp(name, "libvirt uri") == 0) {
+		/* "no" or empty: off (the default); any other value is the URI. */
+		free(cfg->libvirt_uri);
+		cfg->libvirt_uri = NULL;
+		if (!*value || strcmp(value, "no") == 0)
+			return 0;
+		cfg->libvirt_uri = strdup(value);
+		return cfg->libvirt_uri ? 0 : -ENOMEM;
+	}
 	return -ENOENT;
 }
 
@@ -316,6 +325,8 @@ void plugin_config_done(struct plugin_config *cfg)
 	for (size_t i = 0; i < cfg->nqmp; i++)
 		free(cfg->qmp[i]);
 	cfg->nqmp = 0;
+	free(cfg->libvirt_uri);
+	cfg->libvirt_uri = NULL;
 }
 
 int plugin_config_parse_string(const char *text, struct plugin_config *cfg,

@@ -30,6 +30,7 @@ struct plugin_config {
 	int debugfs_every;	/* seconds between debugfs reads */
 	char *qmp[PLUGIN_CONFIG_MAX_QMP];	/* "qmp socket" paths or globs */
 	size_t nqmp;
+	char *libvirt_uri;	/* "libvirt uri"; NULL: off */
 };
 
 /*

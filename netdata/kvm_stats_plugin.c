@@ -737,6 +737,7 @@ int main(int argc, char **argv)
 		goto out;
 	sources.qmp = (const char *const *)p.cfg.qmp;
 	sources.nqmp = p.cfg.nqmp;
+	sources.libvirt_uri = p.cfg.libvirt_uri;	/* libvirt is dlopen()ed only then */
 	sources.debugfs = p.cfg.debugfs ? DEBUGFS_KVM : NULL;
 	sources.debugfs_every_ms = (unsigned)p.cfg.debugfs_every * 1000;
 

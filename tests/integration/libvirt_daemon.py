@@ -142,7 +142,19 @@ class PrivateLibvirtd:
         try:
             return int((self.run / f"libvirt/qemu/{name}.pid").read_text().strip())
         except (OSError, ValueError):
-            return None
+            pass
+        # libvirt escapes odd names in its file names: find -uuid instead.
+        uuid = self.virsh("domuuid", name, check=False).stdout.strip()
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                argv = (d / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if uuid and b"-uuid" in argv and uuid.encode() in argv:
+                return int(d.name)
+        return None
 
     def domain_pids(self):
         out = {}

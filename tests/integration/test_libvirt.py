@@ -278,3 +278,67 @@ def test_libvirtd_stopped_restarted_and_stuck(libvirtd, domains):
     assert any("no domain stats" in x for x in lines), lines
     assert any("did not answer in time" in x for x in lines), lines
     assert any("read again" in x for x in lines), lines
+
+
+HOSTILE_NAME = "evil'\"\\ $(x);{}<é>"
+HOSTILE_NOVA = ("inst\nCHART x.y '' 'pwn'\nBEGIN x", "m1'\"\\tiny", "proj\u202e\t")
+
+
+@pytest.fixture(scope="module")
+def hostile(libvirtd):
+    import html
+    meta = NOVA.format(name=html.escape(HOSTILE_NOVA[0]), flavor=html.escape(HOSTILE_NOVA[1]),
+                       project=html.escape(HOSTILE_NOVA[2]))
+    return start_domain(libvirtd, HOSTILE_NAME, "7.2", title="title 'with' \"quotes\" \\ CLABEL",
+                        metadata=meta)
+
+
+def test_hostile_names_kvmstat(libvirtd, hostile):
+    obj, _ = kvmstat_json(libvirtd.uri, [hostile], count=1)
+    vm = vms_of(obj)[hostile]
+    assert vm["name"] == HOSTILE_NAME
+    assert vm["labels"]["nova_name"] == HOSTILE_NOVA[0]
+    assert vm["labels"]["nova_flavor"] == HOSTILE_NOVA[1]
+    assert vm["labels"]["title"] == "title 'with' \"quotes\" \\ CLABEL"
+    # The table sanitizes what it prints: one line per row, no control bytes.
+    r = subprocess.run([str(KVMSTAT), "--libvirt", libvirtd.uri, "--sources", "--pid",
+                        str(hostile)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "libvirt" in r.stdout and all("\x1b" not in x for x in r.stdout.splitlines())
+
+
+def test_hostile_names_netdata(libvirtd, hostile, tmp_path):
+    import shlex
+    from test_netdata_plugin import Plugin, assert_protocol_intact, all_labels
+    p = Plugin(tmp_path, config=f"libvirt uri = {libvirtd.uri}\n")
+    try:
+        p.read_until(lambda p: any(l.get("vm_pid") == str(hostile) and "vm_nova_name" in l
+                                   for l in all_labels(p).values()), timeout=20)
+    finally:
+        p.stop()
+    assert_protocol_intact(p)
+    assert not any(line.startswith(("CHART x", "BEGIN x")) for line in p.lines)
+    labels = [l for l in all_labels(p).values() if l.get("vm_pid") == str(hostile)]
+    assert labels and all("\n" not in v for l in labels for v in l.values())
+    assert labels[-1]["vm_nova_flavor"]
+
+
+def test_hostile_names_collectd(libvirtd, hostile, tmp_path):
+    from daemons import collectd_missing_reason, daemon_factory
+    from test_collectd import start_collectd
+    if collectd_missing_reason():
+        pytest.skip(collectd_missing_reason())
+    with daemon_factory(tmp_path) as daemons:
+        cd = start_collectd(daemons, f'LibvirtURI "{libvirtd.uri}"', "RefreshInterval 1",
+                            csv=True)
+        deadline = time.monotonic() + 30
+        found = []
+        while time.monotonic() < deadline and not found:
+            # Its values (all from libvirt: QEMU 7.2) under one sanitized instance.
+            found = [p for p in cd.data_dir.glob("*/kvm_stats-evil*/*exits*")]
+            time.sleep(0.5)
+        assert found, list(cd.data_dir.glob("*/*"))
+        # Every identifier is one safe path component: nothing escaped.
+        for p in cd.data_dir.glob("**/*"):
+            assert "\n" not in str(p) and "/../" not in str(p)
+        assert cd.proc.poll() is None
