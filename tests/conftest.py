@@ -22,6 +22,13 @@ BUILD = Path(os.environ.get("KVMSTATS_BUILD", Path(__file__).parent.parent / "bu
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_report_header(config):
+    """Which QEMUs the tests run, and with which -cpu this host took."""
+    if kvm_missing_reason():
+        return [f"QEMU: not run: {kvm_missing_reason()}"]
+    return [qemus.describe(q) for q in qemus.QEMUS.values()]
+
+
 def kvm_missing_reason():
     if not os.path.exists("/dev/kvm"):
         return "SKIP: /dev/kvm does not exist on this machine"

@@ -53,6 +53,7 @@ class Qemu:
         self.prefix = [self.binary, *prefix_args]
         self._cpu = None
         self._error = None
+        self.refused = []       # "cpu: why" of each -cpu the probe refused
         if not os.access(self.binary, os.X_OK):
             self._error = f"QEMU {label}: {binary} is missing (run scripts/deps test)"
             self.version = None
@@ -90,7 +91,7 @@ class Qemu:
         if not os.path.exists("/dev/kvm"):
             raise Unavailable("/dev/kvm does not exist on this machine")
         first = [c for c in os.environ.get("KVMSTATS_QEMU_CPUS", "").split(";") if c]
-        refused = []
+        refused = self.refused
         for cpu in [*first, *CPU_CANDIDATES]:
             why = self._runs_with(cpu)
             if why is None:
@@ -135,6 +136,15 @@ class Qemu:
 QEMU_10 = Qemu("10", "/usr/bin/qemu-system-x86_64")
 QEMU_72 = Qemu("7.2", CACHE / "qemu-7.2/usr/bin/qemu-system-x86_64", FIRMWARE)
 QEMUS = {"10": QEMU_10, "7.2": QEMU_72}
+
+
+def describe(q):
+    """One line on what q is and how it runs here, for test reports."""
+    reason = q.missing_reason()
+    if reason:
+        return f"QEMU {q.label}: not run: {reason}"
+    line = f"QEMU {q.label}: {q.binary} {'.'.join(map(str, q.version))}, -cpu {q.cpu()}"
+    return line + (f" (refused: {'; '.join(q.refused)})" if q.refused else "")
 
 
 def check_versions():
