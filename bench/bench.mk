@@ -12,11 +12,17 @@
 BENCH_BIN := $(O)/bench/kvmstats_bench
 BENCH_OBJS := $(patsubst %.c,$(O)/obj/%.o,bench/kvmstats_bench.c bench/bench_util.c bench/bench_qmp.c)
 BENCH_COLLECTD := $(O)/bench/collectd/kvm_stats.so
+BENCH_LIBVIRT := $(O)/bench/libvirt_bench
 BENCH_NULL_WRITE := $(O)/bench/collectd/bench_null_write.so
 BENCH_ARGS ?=
 # The same flags as the collectd plugin proper (collectd 5.12 headers).
 BENCH_COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd \
 	-I/usr/include/collectd/core -I/usr/include/collectd/core/daemon
+
+$(BENCH_LIBVIRT): $(O)/obj/bench/libvirt_bench.o $(LIB)
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE)
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB)
 	@mkdir -p $(@D)
@@ -48,7 +54,8 @@ $(BENCH_NULL_WRITE): bench/collectd_null_write.c
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) $(BENCH_COLLECTD_CFLAGS) -shared $< -o $@
 
-bench: all $(BENCH_BIN) $(BENCH_COLLECTD) $(BENCH_NULL_WRITE)
+bench: all $(BENCH_BIN) $(BENCH_COLLECTD) $(BENCH_NULL_WRITE) $(BENCH_LIBVIRT)
 	$(Q)KVMSTATS_BUILD=$(abspath $(O)) /usr/bin/python3 bench/run $(BENCH_ARGS)
+	$(Q)KVMSTATS_BUILD=$(abspath $(O)) /usr/bin/python3 bench/libvirt_run $(BENCH_LIBVIRT_ARGS)
 
 .PHONY: bench
