@@ -45,7 +45,7 @@
 #define NOBODY 65534
 
 /* What a scan callback saw. */
-#define SEEN_MAX 16
+#define SEEN_MAX 4096
 /* The VMMs a scan reported: all counted in n, the first SEEN_MAX kept. */
 struct seen {
 	pid_t pids[SEEN_MAX];
