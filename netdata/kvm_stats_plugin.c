@@ -24,6 +24,7 @@
 
 #include "charts.h"
 #include "config.h"
+#include "functions.h"
 #include "kvmstats.h"
 #include "output.h"
 
@@ -44,6 +45,7 @@ struct plugin {
 	struct layout_options lopt;
 	struct output output;
 	FILE *out;		/* output.file */
+	struct functions functions;	/* Netdata's FUNCTION requests on stdin */
 	struct kvmstats_host *host;
 	struct cached_layout *layouts;
 	size_t nlayouts;
@@ -652,7 +654,6 @@ static int run(struct plugin *p)
 
 	while (!stop) {
 		uint64_t now = now_usec();
-		struct timespec ts;
 
 		/* Half a step early is on time: wake-ups jitter by microseconds. */
 		if (now + step / 2 >= rescan_at) {
@@ -680,9 +681,14 @@ static int run(struct plugin *p)
 		now = now_usec();
 		if (next <= now)
 			next = now + step - (now - next) % step;
-		ts.tv_sec = (time_t)(next / USEC_PER_SEC);
-		ts.tv_nsec = (long)(next % USEC_PER_SEC) * 1000;
-		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		/* Until then, answer Netdata's function calls (kvm-vms). */
+		while (!stop && functions_sleep(&p->functions, next, p->host, p->out) > 0) {
+			r = output_flush(&p->output, reap, p->host, &stop);
+			if (r == -EPIPE || r == -EINTR)
+				return 0;
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
@@ -694,7 +700,7 @@ int main(int argc, char **argv)
 		.vm_changed = on_vm_changed, .vm_removed = on_vm_removed,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct plugin p = { .output.fd = -1 };
+	struct plugin p = { .output.fd = -1, .functions.fd = -1 };
 	struct kvmstats_sources sources = { 0 };
 	struct priv_report priv;
 	int update_every, r, status = 1;
@@ -750,6 +756,12 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = output_open(&p.output, STDOUT_FILENO, host_reap_fd(p.host));
 	p.out = p.output.file;
+	/* FUNCTION (1.37+): a keyword older Netdata would drop the plugin for. */
+	if (r >= 0)
+		r = functions_open(&p.functions, STDIN_FILENO, netdata_at_least(1, 37),
+				   (unsigned)p.cfg.update_every);
+	if (r >= 0)
+		functions_declare(&p.functions, p.out);
 	if (r >= 0)
 		r = host_set_sources(p.host, &sources);
 	if (r >= 0)
@@ -764,6 +776,7 @@ out:
 		layout_free(p.layouts[i].layout);
 	free(p.layouts);
 	output_close(&p.output);
+	functions_close(&p.functions);
 	plugin_config_done(&p.cfg);
 	return status;
 }
