@@ -134,6 +134,12 @@ SHOT ?= $(O)/netdata-dashboard.png
 screenshot: all
 	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/integration/dashboard_screenshot.py $(SHOT)
 
+# A PNG of the dashboard with a KVM alert raised (ALERT_SHOT=path; also
+# ...-badge.png, the alert's own badge).
+ALERT_SHOT ?= $(O)/netdata-alert.png
+screenshot-alert: all
+	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/integration/alert_screenshot.py $(ALERT_SHOT)
+
 # Regenerates tests/fixtures/golden/ from this kernel's real stats fds.
 golden: $(O)/tests/fixtures/capture_stats
 	$(Q)tests/fixtures/capture-golden $(O)/tests/fixtures/capture_stats
@@ -185,7 +191,7 @@ clean:
 -include fuzz/fuzz.mk
 -include soak/soak.mk
 
-.PHONY: all test golden screenshot install install-netdata install-collectd deb clean deps-build deps-deb deps-test
+.PHONY: all test golden screenshot screenshot-alert install install-netdata install-collectd deb clean deps-build deps-deb deps-test
 .DELETE_ON_ERROR:
 
 -include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d)

@@ -210,10 +210,10 @@ static int find_column(const char *key)
 	return -1;
 }
 
-static int sort_column;		/* for cmp_rows(): qsort() takes no context */
-
-static int cmp_rows(const void *a, const void *b)
+/* qsort_r() order of two rows by the column *ctx, in its own direction. */
+static int cmp_rows(const void *a, const void *b, void *ctx)
 {
+	const int sort_column = *(const int *)ctx;
 	json_t *x = json_array_get(*(json_t *const *)a, (size_t)sort_column);
 	json_t *y = json_array_get(*(json_t *const *)b, (size_t)sort_column);
 	int desc = strcmp(columns[sort_column].sort, "descending") == 0 ? -1 : 1;
@@ -240,10 +240,8 @@ static json_t *table(const struct memview *v, int sort, unsigned update_every)
 	for (size_t i = 0; i < v->nrows; i++)
 		rows[i] = row_json(&v->rows[i]);
 	/* memview's order is by mapped bytes; another column sorts here. */
-	if (sort >= 0 && strcmp(columns[sort].key, "mapped") != 0) {
-		sort_column = sort;
-		qsort(rows, v->nrows, sizeof(*rows), cmp_rows);
-	}
+	if (sort >= 0 && strcmp(columns[sort].key, "mapped") != 0)
+		qsort_r(rows, v->nrows, sizeof(*rows), cmp_rows, &sort);
 	for (size_t i = 0; i < v->nrows; i++)
 		json_array_append_new(data, rows[i]);
 	free(rows);

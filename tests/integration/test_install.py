@@ -52,7 +52,8 @@ def test_debian_netdata_wins_over_a_leftover_libexec_dir(tmp_path):
               'mkdir -p /usr/libexec/netdata/plugins.d && exec "$@"')
     r = make_install(dest, wrapper=("unshare", "--mount", "--propagation", "private",
                                     "sh", "-c", script, "sh"))
-    assert files(dest) == ["usr/lib/netdata/conf.d/kvm_stats.conf",
+    assert files(dest) == ["usr/lib/netdata/conf.d/health.d/kvm_stats.conf",
+                           "usr/lib/netdata/conf.d/kvm_stats.conf",
                            "usr/lib/netdata/plugins.d/kvm_stats.plugin"], r.stdout + r.stderr
     print(r.stdout + r.stderr)
     assert (f"installed {dest}/usr/lib/netdata/plugins.d/kvm_stats.plugin: package "
@@ -66,7 +67,8 @@ def test_root_with_both_directories_takes_the_one_netdata_uses(tmp_path):
     fake_netdata(root, "/usr/lib/netdata/plugins.d")
     (root / "usr/libexec/netdata/plugins.d").mkdir(parents=True)   # leftover
     r = make_install(dest, f"NETDATA_ROOT={root}")
-    assert files(dest) == ["usr/lib/netdata/conf.d/kvm_stats.conf",
+    assert files(dest) == ["usr/lib/netdata/conf.d/health.d/kvm_stats.conf",
+                           "usr/lib/netdata/conf.d/kvm_stats.conf",
                            "usr/lib/netdata/plugins.d/kvm_stats.plugin"]
     assert (f"installed {dest}/usr/lib/netdata/plugins.d/kvm_stats.plugin: "
             "Netdata's own apps.plugin is there" in r.stdout)
@@ -77,7 +79,8 @@ def test_upstream_layout_libexec_plugins_lib_stock_config(tmp_path):
     fake_netdata(root, "/usr/libexec/netdata/plugins.d")
     (root / "usr/lib/netdata/plugins.d").mkdir(parents=True)       # no Netdata there
     r = make_install(dest, f"NETDATA_ROOT={root}")
-    assert files(dest) == ["usr/lib/netdata/conf.d/kvm_stats.conf",
+    assert files(dest) == ["usr/lib/netdata/conf.d/health.d/kvm_stats.conf",
+                           "usr/lib/netdata/conf.d/kvm_stats.conf",
                            "usr/libexec/netdata/plugins.d/kvm_stats.plugin"], r.stdout
 
 
@@ -86,7 +89,8 @@ def test_no_netdata_installed_warns(tmp_path):
     (root / "etc").mkdir(parents=True)
     (root / "etc/debian_version").write_text("12.0\n")
     r = make_install(dest, f"NETDATA_ROOT={root}")
-    assert files(dest) == ["usr/lib/netdata/conf.d/kvm_stats.conf",
+    assert files(dest) == ["usr/lib/netdata/conf.d/health.d/kvm_stats.conf",
+                           "usr/lib/netdata/conf.d/kvm_stats.conf",
                            "usr/lib/netdata/plugins.d/kvm_stats.plugin"]
     assert "WARNING: no Netdata is installed" in r.stderr
     assert "install Netdata, then run make install-netdata again" in r.stderr
@@ -107,5 +111,6 @@ def test_explicit_plugins_dir_is_obeyed(tmp_path):
     dest = tmp_path / "dest"
     r = make_install(dest, "NETDATA_PLUGINS_DIR=/srv/nd/plugins.d",
                      f"NETDATA_ROOT={tmp_path}")
-    assert files(dest) == ["srv/nd/conf.d/kvm_stats.conf", "srv/nd/plugins.d/kvm_stats.plugin"]
+    assert files(dest) == ["srv/nd/conf.d/health.d/kvm_stats.conf", "srv/nd/conf.d/kvm_stats.conf",
+                           "srv/nd/plugins.d/kvm_stats.plugin"]
     assert "NETDATA_PLUGINS_DIR was given" in r.stdout

@@ -25,7 +25,7 @@ PLUGIN = str(BUILD / "kvm_stats.plugin")
 # Every keyword Netdata 1.37 knows that this plugin may send; 1.37 drops a
 # plugin that sends any other.
 KEYWORDS_137 = {"CHART", "DIMENSION", "CLABEL", "CLABEL_COMMIT", "BEGIN", "SET",
-                "END", "DISABLE"}
+                "END", "DISABLE", "FUNCTION"}
 
 pytestmark = requires_kvm
 
@@ -285,7 +285,8 @@ HOSTILE_NAMES = {
 }
 # Words on each line the plugin may print: a hostile name must never add one.
 WORDS = {"CHART": {13}, "DIMENSION": {7}, "CLABEL": {4}, "CLABEL_COMMIT": {1},
-         "BEGIN": {2, 3}, "SET": {4}, "END": {1}, "DISABLE": {1}}
+         "BEGIN": {2, 3}, "SET": {4}, "END": {1}, "DISABLE": {1},
+         "FUNCTION": {5}}   # FUNCTION GLOBAL "kvm-vms" 10 "help" (functions.c)
 
 
 def reported_bytes(name):
