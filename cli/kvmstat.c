@@ -406,28 +406,13 @@ static int print_table(const struct options *o, struct kvmstats_host *host)
 static json_t *json_name(const char *s)
 {
 	json_t *j = json_string(s);
-	char *buf, *p;
+	char *valid;
 
 	if (j)
 		return j;
-	buf = malloc(strlen(s) * 3 + 1);
-	if (!buf)
-		return NULL;
-	p = buf;
-	while (*s) {
-		size_t n = name_utf8_len(s);
-
-		if (n > 0) {
-			p = mempcpy(p, s, n);
-			s += n;
-		} else {	/* U+FFFD for each byte that starts no character */
-			p = mempcpy(p, "\xef\xbf\xbd", 3);
-			s++;
-		}
-	}
-	*p = '\0';
-	j = json_string(buf);
-	free(buf);
+	valid = name_utf8_repair(s);
+	j = valid ? json_string(valid) : NULL;
+	free(valid);
 	return j;
 }
 

@@ -755,3 +755,24 @@ size_t name_utf8_len(const char *s)
 			return 0;
 	return n;
 }
+
+char *name_utf8_repair(const char *s)
+{
+	char *buf = malloc(strlen(s) * 3 + 1), *p = buf;
+
+	if (!buf)
+		return NULL;
+	while (*s) {
+		size_t n = name_utf8_len(s);
+
+		if (n > 0) {
+			p = mempcpy(p, s, n);
+			s += n;
+		} else {	/* U+FFFD for each byte that starts no character */
+			p = mempcpy(p, "\xef\xbf\xbd", 3);
+			s++;
+		}
+	}
+	*p = '\0';
+	return buf;
+}

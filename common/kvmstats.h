@@ -295,6 +295,12 @@ int discover_starttime(const char *proc_root, pid_t pid, uint64_t *ret);
  */
 size_t name_utf8_len(const char *s);
 
+/*
+ * s as valid UTF-8: each byte that starts no valid character replaced by
+ * U+FFFD, the rest kept. The caller frees the result; NULL: out of memory.
+ */
+char *name_utf8_repair(const char *s);
+
 /* What a VMM's command line says about its VM. */
 struct cmdline_vm {
 	char *name;		/* NULL if none */

@@ -139,27 +139,13 @@ static void error_result(FILE *out, const char *transaction, int status, const c
 static json_t *json_name(const char *s)
 {
 	json_t *j = json_string(s);
-	char *buf, *p;
+	char *valid;
 
 	if (j)
 		return j;
-	buf = malloc(strlen(s) * 3 + 1);
-	if (!buf)
-		return NULL;
-	for (p = buf; *s;) {
-		size_t n = name_utf8_len(s);
-
-		if (n > 0) {
-			p = mempcpy(p, s, n);
-			s += n;
-		} else {
-			p = mempcpy(p, "\xef\xbf\xbd", 3);
-			s++;
-		}
-	}
-	*p = '\0';
-	j = json_string(buf);
-	free(buf);
+	valid = name_utf8_repair(s);
+	j = valid ? json_string(valid) : NULL;
+	free(valid);
 	return j;
 }
 
