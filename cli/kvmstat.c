@@ -20,6 +20,7 @@
 
 #include "kvmstats.h"
 #include "memview.h"
+#include "namejson.h"
 
 #define MAX_PIDS 64
 #define MAX_QMP 64
@@ -399,23 +400,6 @@ static int print_table(const struct options *o, struct kvmstats_host *host)
 
 /* ------------------------------------------------------------------- JSON */
 
-/*
- * jansson refuses strings that are not UTF-8, and VM names are anybody's
- * bytes: such a name is shown with each bad byte replaced by U+FFFD.
- */
-static json_t *json_name(const char *s)
-{
-	json_t *j = json_string(s);
-	char *valid;
-
-	if (j)
-		return j;
-	valid = name_utf8_repair(s);
-	j = valid ? json_string(valid) : NULL;
-	free(valid);
-	return j;
-}
-
 static json_t *json_values(const uint64_t *v, const struct kvmstats_desc *d)
 {
 	json_t *a;
@@ -563,8 +547,8 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 	}
 	j = json_pack("{s:i, s:o, s:o, s:s, s:i, s:i, s:s, s:o, s:o}",
 		      "pid", (int)vm->pid,
-		      "name", json_name(vm->name),
-		      "uuid", vm->uuid ? json_name(vm->uuid) : json_null(),
+		      "name", name_json(vm->name),
+		      "uuid", vm->uuid ? name_json(vm->uuid) : json_null(),
 		      "name_source", name_source(vm->name_source),
 		      "vm_fd", vm->vm_fd,
 		      "nvms", (int)vm->nvms,
@@ -578,7 +562,7 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 
 		for (size_t i = 0; labels && i < vm->nlabels; i++)
 			json_object_set_new(labels, vm->labels[i].key,
-					    json_name(vm->labels[i].value));
+					    name_json(vm->labels[i].value));
 		json_object_set_new(j, "labels", labels);
 	}
 	if (j && o->totals)
@@ -652,7 +636,7 @@ static json_t *json_memory_row(const struct memview_row *r)
 	double pct = memview_mapped_percent(r);
 
 	return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
-			 "pid", (int)r->pid, "name", json_name(r->name),
+			 "pid", (int)r->pid, "name", name_json(r->name),
 			 "pages_4k", json_opt_uint(r->have_pages, r->pages_4k),
 			 "pages_2m", json_opt_uint(r->have_pages, r->pages_2m),
 			 "pages_1g", json_opt_uint(r->have_pages, r->pages_1g),

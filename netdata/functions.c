@@ -30,6 +30,7 @@
 
 #include "functions.h"
 #include "memview.h"
+#include "namejson.h"
 
 #define FUNCTION_NAME "kvm-vms"
 #define FUNCTION_TIMEOUT 10
@@ -135,20 +136,6 @@ static void error_result(FILE *out, const char *transaction, int status, const c
 	       json_pack("{s:i, s:s}", "status", status, "error_message", msg));
 }
 
-/* VM names are anybody's bytes: bad UTF-8 becomes U+FFFD. */
-static json_t *json_name(const char *s)
-{
-	json_t *j = json_string(s);
-	char *valid;
-
-	if (j)
-		return j;
-	valid = name_utf8_repair(s);
-	j = valid ? json_string(valid) : NULL;
-	free(valid);
-	return j;
-}
-
 struct column {
 	const char *key, *name, *type, *units, *sort, *summary;
 	bool unique;
@@ -178,7 +165,7 @@ static json_t *row_json(const struct memview_row *r)
 {
 	double pct = memview_mapped_percent(r);
 
-	return json_pack("[i, o, o, o, o, o, o, o, I, o]", (int)r->pid, json_name(r->name),
+	return json_pack("[i, o, o, o, o, o, o, o, I, o]", (int)r->pid, name_json(r->name),
 			 opt_real(r->have_pages, r->mapped_bytes / 1048576.0),
 			 opt_real(r->have_ram, r->ram_bytes / 1048576.0),
 			 opt_real(pct >= 0, pct),
