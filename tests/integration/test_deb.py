@@ -316,7 +316,11 @@ def test_debian_netdata_runs_the_packaged_plugin(packages, testvm, tmp_path):
         rates = [row[col] for row in d["data"][1:]]
         print(f"\n{nd.install_log()}charts {sorted(c for c in charts if c.startswith('kvm_pkg'))}\n"
               f"kvm_pkgsteady mmio_exits/s {rates} (the VM keeps {rate}/s)")
-        assert rates and all(abs(r - rate) <= rate * 0.10 for r in rates), rates
+        # One second can come out low when a collection lands late on a busy
+        # host (Netdata interpolates to the second); over the window the
+        # counts are all there. Exact counts are checked through kvmstat and
+        # collectd.
+        assert rates and abs(sum(rates) / len(rates) - rate) <= rate * 0.10, rates
         assert "kvm_stats.plugin:" not in nd.log(), nd.log()[-2000:]
         assert "-rwxr-x--- 1 root netdata" in nd.install_log()
         assert CAPS in nd.install_log()
