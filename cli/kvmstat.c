@@ -772,6 +772,14 @@ static int check_kernel(const struct options *o, bool *ret_no_fds)
 		return 1;
 	}
 	if (r == -ENOENT || r == -ENODEV || r == -ENXIO) {
+		/*
+		 * A kvmstat in a container without /dev/kvm can still read
+		 * the QEMUs whose QMP sockets or libvirtd it is given.
+		 */
+		if (o->nqmp > 0 || o->libvirt) {
+			*ret_no_fds = true;
+			return 0;
+		}
 		fprintf(stderr, "kvmstat: no /dev/kvm: KVM is not available on this host\n");
 		return 1;
 	}
@@ -891,7 +899,7 @@ int main(int argc, char **argv)
 	 * nothing to save, and the kernel closes every fd it holds.
 	 */
 	acquire_raise_nofile();	/* each held stats fd counts against it */
-	r = host_new("/proc", true, &hooks, &o, &host);
+	r = host_new(NULL, true, &hooks, &o, &host);
 	if (r >= 0)
 		r = host_set_sources(host, &sources);
 	if (r < 0) {

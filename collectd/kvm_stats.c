@@ -458,7 +458,7 @@ static int kvm_stats_read(user_data_t *ud)
 		};
 
 		/* Inside collectd: raise what is permitted, restore it exactly. */
-		r = host_new("/proc", true, &hooks, ctx, &ctx->host);
+		r = host_new(NULL, true, &hooks, ctx, &ctx->host);
 		if (r >= 0)
 			r = host_set_sources(ctx->host, &sources);
 		if (r < 0) {

@@ -695,7 +695,9 @@ struct kvmstats_sources {
 };
 
 /*
- * proc_root is copied. The caller frees the result with host_free().
+ * proc_root is copied; NULL: $KVMSTATS_PROC_ROOT when set (for tests;
+ * ignored in a process with file capabilities or setuid), else "/proc".
+ * The caller frees the result with host_free().
  * raise_priv: raise the acquisition capabilities around /proc fd listing
  * and pidfd_getfd (priv_raise/priv_restore).
  */

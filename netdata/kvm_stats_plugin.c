@@ -751,7 +751,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is seen as -EPIPE */
 	acquire_raise_nofile();	/* each held stats fd counts against it */
-	r = host_new("/proc", true, &hooks, &p, &p.host);
+	r = host_new(NULL, true, &hooks, &p, &p.host);
 	/* Output that never blocks the release of VMs whose VMM exited. */
 	if (r >= 0)
 		r = output_open(&p.output, STDOUT_FILENO, host_reap_fd(p.host));
