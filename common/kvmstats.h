@@ -748,8 +748,10 @@ int host_sample(struct kvmstats_host *host);
 /*
  * The VM-wide view of its vCPUs: per value slot of schema, the sum over the
  * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
- * another schema or no sample yet is left out. ret_values has
- * schema->num_values slots. Returns the number of vCPUs counted.
+ * another schema (another source serves it) counts by stat name, where it
+ * has that stat with as many values; one with no sample yet is left out.
+ * ret_values has schema->num_values slots. Returns the number of vCPUs
+ * counted.
  */
 int host_vcpu_totals(const struct kvmstats_vm *vm,
 		     const struct kvmstats_schema *schema, uint64_t *ret_values);

@@ -510,6 +510,40 @@ static void test_late_vcpu_stats_fd_takes_over_from_qmp(void **state)
 	assert_int_equal(c->stats->error, 0);
 }
 
+/*
+ * A vCPU whose source differs from vCPU 0's (a takeover that could take
+ * only some: the fd limit) still counts in the VM's totals, by name: the
+ * sum must not lose it and go back.
+ */
+static void test_totals_count_every_vcpu(void **state)
+{
+	struct fixture *f = *state;
+	struct kvmstats_vm *vm = &f->hv->pub;
+	struct kvmstats_vcpu *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	const struct kvmstats_desc *exits;
+	uint64_t *totals;
+
+	/* Freed by teardown, as the host frees a VM's vCPUs. */
+	assert_true(a && b);
+	*a = (struct kvmstats_vcpu){ .id = 0, .vmm_fd = -1, .source = FROM_FD };
+	*b = (struct kvmstats_vcpu){ .id = 1, .vmm_fd = -1, .source = FROM_QMP };
+	/* The same kernel blob, but b's schema another object, as a QMP one is. */
+	assert_int_equal(statsfd_open(dup(f->vcpu_blob), f->env.cache, &a->stats), 0);
+	assert_int_equal(vm_insert_vcpu(vm, a), 0);
+	assert_int_equal(statsfd_open(dup(f->vcpu_blob), NULL, &b->stats), 0);
+	assert_int_equal(vm_insert_vcpu(vm, b), 0);
+	assert_ptr_not_equal(a->stats->schema, b->stats->schema);
+	assert_int_equal(statsfd_sample(a->stats), 0);
+	assert_int_equal(statsfd_sample(b->stats), 0);
+	exits = &a->stats->schema->desc[schema_find(a->stats->schema, "exits")];
+	assert_true(a->stats->cur[exits->index] > 0);
+	totals = calloc(a->stats->schema->num_values, sizeof(*totals));
+	assert_non_null(totals);
+	assert_int_equal(host_vcpu_totals(vm, a->stats->schema, totals), 2);
+	assert_int_equal(totals[exits->index], 2 * a->stats->cur[exits->index]);
+	free(totals);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +557,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_late_vcpu_stats_fd_takes_over_from_qmp,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_totals_count_every_vcpu, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
