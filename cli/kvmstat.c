@@ -478,9 +478,10 @@ static json_t *json_stats(const struct options *o, const struct statsfd *s)
 }
 
 /*
- * {"vcpus": N, "stats": {name: value}}: host_vcpu_totals() over the vCPUs
- * that share the first one's schema, what the Netdata and collectd plugins
- * report VM-wide; JSON null when the VM has no vCPU, NULL: no memory.
+ * {"vcpus": N, "stats": {name: value}}: host_vcpu_totals() over the vCPUs,
+ * by the first one's schema (others count by name), what the Netdata and
+ * collectd plugins report VM-wide; JSON null when the VM has no vCPU,
+ * NULL: no memory.
  */
 static json_t *json_totals(const struct options *o, const struct kvmstats_vm *vm)
 {

@@ -270,17 +270,32 @@ int host_vcpu_totals(const struct kvmstats_vm *vm,
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		const struct statsfd *s = vm->vcpus[i]->stats;
 
-		if (s->schema != schema || s->samples == 0)
+		if (s->samples == 0)
 			continue;
 		for (uint32_t d = 0; d < schema->num_desc; d++) {
-			const struct kvmstats_desc *desc = &schema->desc[d];
+			const struct kvmstats_desc *desc = &schema->desc[d], *from = desc;
 			bool peak = desc->known && desc->type == KVM_STATS_TYPE_PEAK;
 
-			for (uint32_t k = desc->index; k < desc->index + desc->size; k++) {
+			/*
+			 * A vCPU served by another source (a takeover half done:
+			 * the fd limit, a refusal) counts by name, so that the
+			 * sum never loses a vCPU and goes back.
+			 */
+			if (s->schema != schema) {
+				int k = schema_find(s->schema, desc->name);
+
+				if (k < 0 || s->schema->desc[k].size != desc->size)
+					continue;
+				from = &s->schema->desc[k];
+			}
+			for (uint32_t k = 0; k < desc->size; k++) {
+				uint64_t v = s->cur[from->index + k];
+				uint64_t *t = &ret_values[desc->index + k];
+
 				if (!peak)
-					ret_values[k] += s->cur[k];
-				else if (s->cur[k] > ret_values[k])
-					ret_values[k] = s->cur[k];
+					*t += v;
+				else if (v > *t)
+					*t = v;
 			}
 		}
 		counted++;

@@ -529,7 +529,11 @@ int uevent_parse(const char *msg, size_t len, struct kvm_uevent *ret_event);
 
 /* ------------------------------------------------------------------ host.c */
 
-/* Where a VM's or vCPU's values come from, best first. */
+/*
+ * Where a VM's or vCPU's values come from. The values are names only, in
+ * no order: which source is preferred is the order of the table in
+ * sources.c, and nowhere else.
+ */
 enum kvmstats_source {
 	FROM_NONE,
 	FROM_FD,		/* a stats fd the VMM holds, copied */
@@ -601,7 +605,12 @@ struct kvmstats_hooks {
 	void (*vm_added)(struct kvmstats_vm *vm, void *ctx);
 	void (*vcpu_added)(struct kvmstats_vm *vm, struct kvmstats_vcpu *vcpu,
 			   void *ctx);
-	/* A source of VM-wide stats came (or its schema changed) later. */
+	/*
+	 * Later, a source of VM-wide stats came or was replaced by a better
+	 * one (vm_stats, vm_source and the schema may all be new: the old
+	 * holder is gone), or a vCPU passed to a better source (its stats
+	 * and schema are new, the kvmstats_vcpu and its user stay).
+	 */
 	void (*vm_changed)(struct kvmstats_vm *vm, void *ctx);
 	/* Called before the VM's fds are closed and its memory freed. */
 	void (*vm_removed)(struct kvmstats_vm *vm, void *ctx);
@@ -741,8 +750,10 @@ int host_sample(struct kvmstats_host *host);
 /*
  * The VM-wide view of its vCPUs: per value slot of schema, the sum over the
  * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
- * another schema or no sample yet is left out. ret_values has
- * schema->num_values slots. Returns the number of vCPUs counted.
+ * another schema (another source serves it) counts by stat name, where it
+ * has that stat with as many values; one with no sample yet is left out.
+ * ret_values has schema->num_values slots. Returns the number of vCPUs
+ * counted.
  */
 int host_vcpu_totals(const struct kvmstats_vm *vm,
 		     const struct kvmstats_schema *schema, uint64_t *ret_values);

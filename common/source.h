@@ -5,6 +5,7 @@
  * VMs in the table it is lent, into statsfd holders front ends read alike.
  * The host walks sources[] (sources.c), best first, and never names an
  * implementation; each source is one file (source_*.c) and one line there.
+ * That table's order is the precedence, and the only statement of it.
  *
  * Data flows one way: the host (host.c, rescan.c) finds VMs and calls the
  * sources; a source never calls back into the host. What the host must tell
@@ -12,10 +13,15 @@
  * marks in the table (vcpu->announced false, host_vm.changed, env->changes)
  * and the host says it afterwards.
  *
- * Choosing per stat: a source takes a VM's VM-wide stats only when no better
- * source holds them (vm_source is FROM_NONE or a worse source), and a vCPU
- * only when no source serves it; debugfs, the last, serves only names no
- * other source has. So no stat is ever reported twice.
+ * Choosing per stat: a source takes a VM's VM-wide stats, or a vCPU, only
+ * when source_may_take_vm() / source_may_take_vcpu() say so: nobody holds
+ * them, or a source after it in the table does. A better source that comes
+ * later (a VM stats fd the VMM opens late, QMP after libvirt, a vCPU stats
+ * fd after QMP served that vCPU) takes over at the next rescan or sample:
+ * vm_take_vm_stats() / vm_take_vcpu() swap the holder in one step, so no
+ * stat is ever reported by two sources, and the new holder is read at the
+ * next sample. debugfs, the last, serves only names no other source has;
+ * its VM-wide holder, with the vCPU stats it sums, goes as a whole.
  */
 #ifndef KVMSTATS_SOURCE_H
 #define KVMSTATS_SOURCE_H
@@ -97,6 +103,16 @@ struct source_ops {
 	int (*sample)(struct source_env *env);
 	/* hv leaves the table: release what this source holds of it. */
 	void (*detach)(struct source_env *env, struct host_vm *hv);
+	/*
+	 * A better source takes hv's VM-wide stats: release only what this
+	 * source holds for that slot (it may close pub.vm_stats and set it
+	 * NULL; vm_take_vm_stats() closes what is left). Its other state of
+	 * hv (vCPUs, labels, a QMP socket) stays. NULL: nothing to release.
+	 */
+	void (*drop_vm)(struct source_env *env, struct host_vm *hv);
+	/* Likewise for one vCPU c of hv that a better source takes. */
+	void (*drop_vcpu)(struct source_env *env, struct host_vm *hv,
+			  struct kvmstats_vcpu *c);
 	/* The host goes: release env->state[id]. */
 	void (*cleanup)(struct source_env *env);
 };
@@ -104,6 +120,18 @@ struct source_ops {
 /* sources.c: the table, best first, and the walks over it. */
 extern const struct source_ops *const sources[];
 extern const size_t nsources;
+
+/* The table's entry for id, or NULL (FROM_NONE). */
+const struct source_ops *source_of(enum kvmstats_source id);
+/* id's place in the table, 0 the best; nsources for FROM_NONE. */
+size_t source_rank(enum kvmstats_source id);
+/*
+ * Whether ops may take hv's VM-wide stats: nobody holds them, or a source
+ * after ops in the table does. False for the holder itself.
+ */
+bool source_may_take_vm(const struct host_vm *hv, const struct source_ops *ops);
+/* Whether ops may serve vcpu (NULL: a vCPU not in the table yet), likewise. */
+bool source_may_take_vcpu(const struct kvmstats_vcpu *vcpu, const struct source_ops *ops);
 
 extern const struct source_ops source_fd;
 extern const struct source_ops source_qmp;
@@ -124,11 +152,27 @@ int vm_add_virtual_vcpu(struct source_env *env, struct host_vm *hv, int id,
 			enum kvmstats_source source, const char *name,
 			struct kvmstats_schema *schema, struct kvmstats_vcpu **ret);
 /*
- * Takes hv's VM-wide stats from their source, which must be worse than the
- * caller (its detach releases its state of hv): vm_stats is closed,
- * vm_source FROM_NONE, hv->changed set.
+ * Empties hv's VM-wide slot: its holder's drop_vm releases what it held
+ * for it (never its other state of hv), vm_stats is closed, vm_source
+ * FROM_NONE, vm_changed due.
  */
 void vm_drop_vm_stats(struct source_env *env, struct host_vm *hv);
+/*
+ * Gives hv's VM-wide slot to ops (source_may_take_vm() said yes) with
+ * stats, which the slot owns from then on: the holder before is dropped
+ * as by vm_drop_vm_stats() in the same step, so no sample sees both or
+ * neither. vm_changed due.
+ */
+void vm_take_vm_stats(struct source_env *env, struct host_vm *hv,
+		      const struct source_ops *ops, struct statsfd *stats);
+/*
+ * Gives vCPU c of hv to ops (source_may_take_vcpu() said yes) with stats
+ * (owned by c from then on) and vmm_fd: its holder before is dropped
+ * (drop_vcpu, then closed). c stays the same vCPU for the front ends
+ * (id, user); vm_changed due, since its schema may differ.
+ */
+void vm_take_vcpu(struct source_env *env, struct host_vm *hv, struct kvmstats_vcpu *c,
+		  const struct source_ops *ops, struct statsfd *stats, int vmm_fd);
 /* The VM of that VMM pid, or NULL. */
 struct host_vm *vm_find_by_pid(const struct source_env *env, pid_t pid);
 /* CLOCK_MONOTONIC in µs. */

@@ -1,7 +1,9 @@
 /*
  * source_debugfs.c: /sys/kernel/debug/kvm/<pid>-<fd>/ (debugfs.c), the
- * last source: a VM's VM-wide stats and its vCPU stats summed, for every
- * name no other source serves. Read at most every debugfs_every_us.
+ * last source of the table: a VM's VM-wide stats and its vCPU stats
+ * summed, for every name no other source serves, in the VM-wide slot while
+ * no better source wants it (a VM stats fd the VMM opens later takes it,
+ * summed vCPU stats and all). Read at most every debugfs_every_us.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@ static void attach_vm(struct source_env *env, struct host_vm *hv,
 {
 	struct kvmstats_vm *vm = &hv->pub;
 	struct debugfs_priv *dp = hv->priv[FROM_DEBUGFS];
+	struct statsfd *s;
 	unsigned denied = 0;
 	int r;
 
@@ -57,7 +60,7 @@ static void attach_vm(struct source_env *env, struct host_vm *hv,
 	if (vm->vm_source == FROM_DEBUGFS && dp && dp->nvcpus != vm->nvcpus)
 		vm_drop_vm_stats(env, hv);
 	/* The directory is <pid>-<fd>: only a VM's own fd names it. */
-	if (vm->vm_stats || vm->vm_fd < 0)
+	if (!source_may_take_vm(hv, &source_debugfs) || vm->vm_fd < 0)
 		return;
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
@@ -67,18 +70,15 @@ static void attach_vm(struct source_env *env, struct host_vm *hv,
 	rep->debugfs_denied += denied;
 	if (r >= 0)
 		r = statsfd_virtual((struct kvmstats_schema *)debugfs_schema(dp->dir),
-				    "debugfs", env->vcache, &vm->vm_stats);
+				    "debugfs", env->vcache, &s);
 	if (r < 0) {
 		debugfs_close(dp->dir);
 		free(dp);
 		return;
 	}
 	dp->nvcpus = vm->nvcpus;
+	vm_take_vm_stats(env, hv, &source_debugfs, s);
 	hv->priv[FROM_DEBUGFS] = dp;
-	vm->vm_source = FROM_DEBUGFS;
-	hv->vm_owner = &source_debugfs;
-	hv->changed = true;
-	env->changes++;
 }
 
 static void debugfs_attach(struct source_env *env, struct kvmstats_scan_report *rep)
@@ -161,7 +161,8 @@ static int debugfs_sample_all(struct source_env *env)
 	return 0;
 }
 
-static void debugfs_detach(struct source_env *env, struct host_vm *hv)
+/* Its VM-wide holder is all debugfs serves of a VM: drop_vm and detach alike. */
+static void debugfs_drop_vm(struct source_env *env, struct host_vm *hv)
 {
 	struct debugfs_priv *dp = hv->priv[FROM_DEBUGFS];
 
@@ -190,6 +191,7 @@ const struct source_ops source_debugfs = {
 	.prepare = debugfs_prepare,
 	.attach = debugfs_attach,
 	.sample = debugfs_sample_all,
-	.detach = debugfs_detach,
+	.detach = debugfs_drop_vm,
+	.drop_vm = debugfs_drop_vm,
 	.cleanup = debugfs_cleanup,
 };

@@ -1,5 +1,5 @@
 /*
- * source_fd.c: the best source, the stats fds the VMMs hold, copied with
+ * source_fd.c: the stats fds the VMMs hold (first in sources.c), copied with
  * pidfd_getfd() (acquire.c) when a VMM is listed and read with one pread
  * each (statsfd.c), over a flat array of every fd of the host.
  */
@@ -97,12 +97,13 @@ static bool vcpu_is(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *c,
 	return vm->nvms == 1 ? c->id == dfd->vcpu : c->vmm_fd == dfd->fd;
 }
 
-static bool has_vcpu(const struct kvmstats_vm *vm, const struct discover_fd *dfd)
+static struct kvmstats_vcpu *find_vcpu(const struct kvmstats_vm *vm,
+				       const struct discover_fd *dfd)
 {
 	for (size_t i = 0; i < vm->nvcpus; i++)
 		if (vcpu_is(vm, vm->vcpus[i], dfd))
-			return true;
-	return false;
+			return vm->vcpus[i];
+	return NULL;
 }
 
 static int add_vcpu(struct source_env *env, struct fd_state *st,
@@ -129,8 +130,35 @@ static int add_vcpu(struct source_env *env, struct fd_state *st,
 	return 0;
 }
 
+/* The VMM's VM stats fd, instead of a worse source's VM-wide stats. */
+static int take_vm(struct source_env *env, struct fd_state *st, struct host_vm *hv,
+		   const struct discover_fd *dfd)
+{
+	struct statsfd *s;
+	int r = take_stats_fd(env, st, &hv->pub, dfd, &s);
+
+	if (r >= 0)
+		vm_take_vm_stats(env, hv, &source_fd, s);
+	return r;
+}
+
+/* A vCPU stats fd the VMM holds, instead of a worse source's vCPU c. */
+static int take_vcpu(struct source_env *env, struct fd_state *st, struct host_vm *hv,
+		     struct kvmstats_vcpu *c, const struct discover_fd *dfd)
+{
+	struct statsfd *s;
+	int r = take_stats_fd(env, st, &hv->pub, dfd, &s);
+
+	if (r >= 0)
+		vm_take_vcpu(env, hv, c, &source_fd, s, dfd->fd);
+	return r;
+}
+
 /*
- * Takes the stats fds of p that vm does not have yet. Errors do not stop
+ * Takes the stats fds of p that serve what no source or only a worse one
+ * serves (source_may_take_vm/vcpu): a VM stats fd the VMM opened after
+ * debugfs, QMP or libvirt took the VM's VM-wide stats, a vCPU stats fd
+ * that appears after QMP served that vCPU. Errors do not stop
  * the others. What could not be taken, whatever the reason (an fd closed
  * meanwhile: -EBADF, -ESTALE; a VMM exiting: -ESRCH; a refusal; the fd
  * limit), is remembered in hv->unread, so that every rescan tries again
@@ -153,14 +181,15 @@ static void fd_listed(struct source_env *env, struct host_vm *hv,
 		if (!st)
 			r = -ENOMEM;
 		else if (dfd->kind == DISCOVER_FD_VM_STATS && vm->nvms == 1 &&
-			 !vm->vm_stats) {
-			r = take_stats_fd(env, st, vm, dfd, &vm->vm_stats);
-			if (r >= 0) {
-				vm->vm_source = FROM_FD;
-				hv->vm_owner = &source_fd;
-			}
-		} else if (dfd->kind == DISCOVER_FD_VCPU_STATS && !has_vcpu(vm, dfd)) {
-			r = add_vcpu(env, st, vm, dfd);
+			 source_may_take_vm(hv, &source_fd))
+			r = take_vm(env, st, hv, dfd);
+		else if (dfd->kind == DISCOVER_FD_VCPU_STATS) {
+			struct kvmstats_vcpu *c = find_vcpu(vm, dfd);
+
+			if (!c)
+				r = add_vcpu(env, st, vm, dfd);
+			else if (source_may_take_vcpu(c, &source_fd))
+				r = take_vcpu(env, st, hv, c, dfd);
 		}
 		if (r >= 0)
 			continue;
@@ -237,6 +266,26 @@ static void fd_detach(struct source_env *env, struct host_vm *hv)
 		close_stats(st, &vm->vm_stats);
 }
 
+static void fd_drop_vm(struct source_env *env, struct host_vm *hv)
+{
+	struct fd_state *st = env->state[FROM_FD];
+
+	if (st)
+		st->stale = true;
+	close_stats(st, &hv->pub.vm_stats);
+}
+
+static void fd_drop_vcpu(struct source_env *env, struct host_vm *hv,
+			 struct kvmstats_vcpu *c)
+{
+	struct fd_state *st = env->state[FROM_FD];
+
+	(void)hv;
+	if (st)
+		st->stale = true;
+	close_stats(st, &c->stats);
+}
+
 static void fd_cleanup(struct source_env *env)
 {
 	struct fd_state *st = env->state[FROM_FD];
@@ -255,5 +304,7 @@ const struct source_ops source_fd = {
 	.listed = fd_listed,
 	.sample = fd_sample,
 	.detach = fd_detach,
+	.drop_vm = fd_drop_vm,
+	.drop_vcpu = fd_drop_vcpu,
 	.cleanup = fd_cleanup,
 };

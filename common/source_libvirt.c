@@ -855,9 +855,16 @@ static void take_domain_labels(struct host_vm *hv, struct lv_vm *lv, struct lv_d
 	hv->changed = true;
 }
 
-static int push(struct source_env *env, struct host_vm *hv, struct statsfd **holder,
-		enum kvmstats_source *source, struct lv_target *t, bool vm_wide)
+/*
+ * Pushes target t's values into c (NULL: hv's VM-wide slot), taking it
+ * over from a worse source, or with a new holder when libvirt's schema for
+ * it changed.
+ */
+static int push(struct source_env *env, struct host_vm *hv, struct kvmstats_vcpu *c,
+		struct lv_target *t)
 {
+	struct statsfd **holder = c ? &c->stats : &hv->pub.vm_stats;
+	bool mine = c ? c->source == FROM_LIBVIRT : hv->pub.vm_source == FROM_LIBVIRT;
 	struct kvmstats_schema *s;
 	uint64_t *values;
 	int r;
@@ -865,19 +872,17 @@ static int push(struct source_env *env, struct host_vm *hv, struct statsfd **hol
 	r = target_schema(env, t, &s, &values);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	if (!*holder || !schema_equal((*holder)->schema, s)) {
+	if (!mine || !schema_equal((*holder)->schema, s)) {
 		struct statsfd *fresh;
 
 		r = statsfd_virtual(s, "libvirt", env->vcache, &fresh);
-		if (r >= 0) {
-			if (vm_wide && *source != FROM_LIBVIRT)
-				vm_drop_vm_stats(env, hv);	/* debugfs' */
-			else
-				statsfd_close(*holder);
+		if (r >= 0 && !mine && c) {
+			vm_take_vcpu(env, hv, c, &source_libvirt, fresh, -1);
+		} else if (r >= 0 && !mine) {
+			vm_take_vm_stats(env, hv, &source_libvirt, fresh);
+		} else if (r >= 0) {
+			statsfd_close(*holder);
 			*holder = fresh;
-			*source = FROM_LIBVIRT;
-			if (vm_wide)
-				hv->vm_owner = &source_libvirt;
 			hv->changed = true;
 			env->changes++;
 		}
@@ -889,7 +894,7 @@ static int push(struct source_env *env, struct host_vm *hv, struct statsfd **hol
 	return r;
 }
 
-/* What d has that no better source serves for hv. */
+/* What d has that no better source serves for hv (source_may_take_*). */
 static int apply(struct source_env *env, struct host_vm *hv, struct lv_domain *d)
 {
 	struct kvmstats_vm *vm = &hv->pub;
@@ -904,15 +909,14 @@ static int apply(struct source_env *env, struct host_vm *hv, struct lv_domain *d
 		hv->priv[FROM_LIBVIRT] = lv;
 	}
 	take_domain_labels(hv, lv, d);
-	if (vm->vm_source == FROM_NONE || vm->vm_source == FROM_DEBUGFS ||
-	    vm->vm_source == FROM_LIBVIRT)
-		r = push(env, hv, &vm->vm_stats, &vm->vm_source, &d->vm, true);
+	if (vm->vm_source == FROM_LIBVIRT || source_may_take_vm(hv, &source_libvirt))
+		r = push(env, hv, NULL, &d->vm);
 	for (size_t i = 0; r >= 0 && i < d->nvcpus; i++) {
 		struct kvmstats_vcpu *c = vm_find_vcpu(vm, (int)i);
 		struct kvmstats_schema *s;
 		uint64_t *values;
 
-		if (c && c->source != FROM_LIBVIRT)
+		if (c && c->source != FROM_LIBVIRT && !source_may_take_vcpu(c, &source_libvirt))
 			continue;	/* a better source has it */
 		if (!c) {
 			r = target_schema(env, &d->vcpu[i], &s, &values);
@@ -929,7 +933,7 @@ static int apply(struct source_env *env, struct host_vm *hv, struct lv_domain *d
 			free(values);
 			continue;
 		}
-		r = push(env, hv, &c->stats, &c->source, &d->vcpu[i], false);
+		r = push(env, hv, c, &d->vcpu[i]);
 	}
 	return r;
 }
@@ -952,14 +956,16 @@ static void mark_all(struct source_env *env, int error)
 static bool wanted(const struct source_env *env)
 {
 	for (size_t i = 0; i < env->nvms; i++) {
-		const struct kvmstats_vm *vm = &env->vms[i]->pub;
+		const struct host_vm *hv = env->vms[i];
+		const struct kvmstats_vm *vm = &hv->pub;
 
-		if (vm->vm_source != FROM_FD && vm->vm_source != FROM_QMP)
+		if (vm->vm_source == FROM_LIBVIRT || source_may_take_vm(hv, &source_libvirt))
 			return true;
 		if (vm->nvcpus == 0)
 			return true;
 		for (size_t j = 0; j < vm->nvcpus; j++)
-			if (vm->vcpus[j]->source == FROM_LIBVIRT)
+			if (vm->vcpus[j]->source == FROM_LIBVIRT ||
+			    source_may_take_vcpu(vm->vcpus[j], &source_libvirt))
 				return true;
 	}
 	return false;

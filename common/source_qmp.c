@@ -1,7 +1,7 @@
 /*
  * source_qmp.c: QEMU's QMP query-stats (QEMU >= 7.1; qmp.c) for the
  * sockets a front end names (paths or globs). Serves a VM's VM-wide stats
- * when no VM stats fd is held, and each vCPU that has no stats fd. A
+ * and each vCPU that no better source serves (source_may_take_*). A
  * socket is tied to its VM by the peer's pid (SO_PEERCRED) at a rescan;
  * one connect-query-disconnect per VM and sample, bounded by a timeout.
  */
@@ -13,8 +13,9 @@
 #include "source.h"
 
 /*
- * Takes what a query-stats answer has that no better source serves: the VM
- * target when no VM stats fd is held, each vCPU that has no stats fd.
+ * Takes what a query-stats answer has that no better source serves, at
+ * every answer: a worse source's holder is taken over (libvirt's, say,
+ * once the socket is configured), a better one's left alone.
  */
 static int apply_qmp(struct source_env *env, struct host_vm *hv,
 		     const struct qmp_stats *qs)
@@ -22,13 +23,13 @@ static int apply_qmp(struct source_env *env, struct host_vm *hv,
 	struct kvmstats_vm *vm = &hv->pub;
 	int r;
 
-	if (qs->vm_schema && (vm->vm_source == FROM_NONE || vm->vm_source == FROM_DEBUGFS)) {
-		vm_drop_vm_stats(env, hv);
-		r = statsfd_virtual(qs->vm_schema, "qmp", env->vcache, &vm->vm_stats);
+	if (qs->vm_schema && source_may_take_vm(hv, &source_qmp)) {
+		struct statsfd *s;
+
+		r = statsfd_virtual(qs->vm_schema, "qmp", env->vcache, &s);
 		if (r < 0)
 			return r;
-		vm->vm_source = FROM_QMP;
-		hv->vm_owner = &source_qmp;
+		vm_take_vm_stats(env, hv, &source_qmp, s);
 	}
 	if (vm->vm_source == FROM_QMP && qs->vm_schema &&
 	    schema_equal(vm->vm_stats->schema, qs->vm_schema))
@@ -42,6 +43,13 @@ static int apply_qmp(struct source_env *env, struct host_vm *hv,
 						"qmp", qs->vcpu_schema, &c);
 			if (r < 0)
 				return r;
+		} else if (source_may_take_vcpu(c, &source_qmp)) {
+			struct statsfd *s;
+
+			r = statsfd_virtual(qs->vcpu_schema, "qmp", env->vcache, &s);
+			if (r < 0)
+				return r;
+			vm_take_vcpu(env, hv, c, &source_qmp, s, -1);
 		}
 		if (c->source == FROM_QMP && schema_equal(c->stats->schema, qs->vcpu_schema))
 			statsfd_push(c->stats, qs->vcpu_values[i]);

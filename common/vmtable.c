@@ -1,6 +1,7 @@
 /*
  * vmtable.c: what every source does to the host's VM table (source.h):
- * insert and find vCPUs, find a VM by its VMM's pid. Below the sources and
+ * insert and find vCPUs, hand a VM-wide slot or a vCPU from one source to
+ * a better one, find a VM by its VMM's pid. Below the sources and
  * the host alike; it calls neither.
  */
 #include <errno.h>
@@ -65,12 +66,37 @@ void vm_drop_vm_stats(struct source_env *env, struct host_vm *hv)
 {
 	struct kvmstats_vm *vm = &hv->pub;
 
-	if (hv->vm_owner && hv->vm_owner->detach)
-		hv->vm_owner->detach(env, hv);
+	/* Only what the holder keeps for the slot: detach is for hv leaving. */
+	if (hv->vm_owner && hv->vm_owner->drop_vm)
+		hv->vm_owner->drop_vm(env, hv);
 	statsfd_close(vm->vm_stats);
 	vm->vm_stats = NULL;
 	vm->vm_source = FROM_NONE;
 	hv->vm_owner = NULL;
+	hv->changed = true;
+	env->changes++;
+}
+
+void vm_take_vm_stats(struct source_env *env, struct host_vm *hv,
+		      const struct source_ops *ops, struct statsfd *stats)
+{
+	vm_drop_vm_stats(env, hv);
+	hv->pub.vm_stats = stats;
+	hv->pub.vm_source = ops->id;
+	hv->vm_owner = ops;
+}
+
+void vm_take_vcpu(struct source_env *env, struct host_vm *hv, struct kvmstats_vcpu *c,
+		  const struct source_ops *ops, struct statsfd *stats, int vmm_fd)
+{
+	const struct source_ops *was = source_of(c->source);
+
+	if (was && was->drop_vcpu)
+		was->drop_vcpu(env, hv, c);
+	statsfd_close(c->stats);
+	c->stats = stats;
+	c->source = ops->id;
+	c->vmm_fd = vmm_fd;
 	hv->changed = true;
 	env->changes++;
 }

@@ -267,9 +267,64 @@ static void update_charts(struct plugin *p, const char *type_id, const char *pre
 	}
 }
 
+/* The chart of l with key, and its offset into l's shown[]; NULL if none. */
+static const struct chart *layout_chart(const struct layout *l, const char *key,
+					size_t *ret_off)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; l && i < l->ncharts; off += l->charts[i].ndims, i++) {
+		if (strcmp(l->charts[i].key, key) == 0) {
+			*ret_off = off;
+			return &l->charts[i];
+		}
+	}
+	return NULL;
+}
+
 /*
- * (Re)defines the VM's charts when its schemas changed: at its start, and
- * when its first vCPU stats fd arrives after it.
+ * A source change gave the VM (or a vCPU) a new layout, was -> now. A
+ * dimension charted before and still there stays charted (it keeps its
+ * values: no gap); a chart of was that now lacks, if it was defined, is
+ * sent obsolete, since nothing updates it any more.
+ */
+static void layout_moved(struct plugin *p, const char *type_id, const char *prefix,
+			 const struct layout *was, const bool *was_shown,
+			 const struct layout *now, bool *now_shown,
+			 const struct chart_labels *labels)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; was && i < was->ncharts; off += was->charts[i].ndims, i++) {
+		const struct chart *c = &was->charts[i];
+		const bool *sh = was_shown ? was_shown + off : NULL;
+		const struct chart *n;
+		size_t noff;
+
+		if (sh && !any_shown(sh, c->ndims))
+			continue;	/* never defined */
+		n = layout_chart(now, c->key, &noff);
+		if (!n) {
+			chart_define(p->out, type_id, prefix, c, labels, p->cfg.update_every,
+				     true, sh);
+			continue;
+		}
+		for (size_t d = 0; now_shown && d < c->ndims; d++) {
+			if (sh && !sh[d])
+				continue;
+			for (size_t e = 0; e < n->ndims; e++)
+				if (strcmp(n->dims[e].id, c->dims[d].id) == 0)
+					now_shown[noff + e] = true;
+		}
+	}
+}
+
+/*
+ * (Re)defines the VM's charts when its schemas changed: at its start, when
+ * its first vCPU stats fd arrives after it, and when a better source takes
+ * its VM-wide stats or its vCPUs (vm_changed: debugfs -> the VM stats fd,
+ * libvirt -> QMP, QMP -> vCPU stats fds). Dimensions of the same id keep
+ * their chart and values (the same kernel counter, read another way).
  */
 static int refresh_vm(struct plugin *p, struct kvmstats_vm *vm)
 {
@@ -277,6 +332,9 @@ static int refresh_vm(struct plugin *p, struct kvmstats_vm *vm)
 	const struct kvmstats_schema *vm_schema = vm->vm_stats ? vm->vm_stats->schema : NULL;
 	const struct kvmstats_schema *vcpu_schema =
 		vm->nvcpus ? vm->vcpus[0]->stats->schema : NULL;
+	const struct layout *was = pv->layout, *vcpu_was = pv->vcpu_layout;
+	const struct chart_labels labels = { .vm = vm, .vcpu = -1 };
+	bool *was_shown = pv->shown;
 
 	if (pv->layout && pv->vm_schema == vm_schema && pv->vcpu_schema == vcpu_schema)
 		return 0;
@@ -288,11 +346,37 @@ static int refresh_vm(struct plugin *p, struct kvmstats_vm *vm)
 	if (!pv->layout || (vcpu_schema && !pv->totals) ||
 	    (vcpu_schema && p->cfg.per_vcpu && !pv->vcpu_layout))
 		return -ENOMEM;
-	if (shown_reset(p, pv->layout, &pv->shown, &pv->nshown) < 0)
+	pv->shown = NULL;	/* was_shown, until layout_moved() read it */
+	if (shown_reset(p, pv->layout, &pv->shown, &pv->nshown) < 0) {
+		free(was_shown);
 		return -ENOMEM;
+	}
+	layout_moved(p, pv->type_id, "", was, was_shown, pv->layout, pv->shown, &labels);
+	free(was_shown);
 	pv->vm_schema = vm_schema;
 	pv->vcpu_schema = vcpu_schema;
 	define_vm_charts(p, vm, false);
+	if (pv->vcpu_layout == vcpu_was)
+		return 0;
+	/* vCPUs already charted: the same for their charts. */
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct plugin_vcpu *pc = vm->vcpus[i]->user;
+		const struct chart_labels vlabels = { .vm = vm, .vcpu = vm->vcpus[i]->id };
+		bool *vcpu_shown;
+
+		if (!pc)
+			continue;
+		vcpu_shown = pc->shown;
+		pc->shown = NULL;
+		if (shown_reset(p, pv->vcpu_layout, &pc->shown, &pc->nshown) < 0) {
+			free(vcpu_shown);
+			return -ENOMEM;
+		}
+		layout_moved(p, pv->type_id, pc->prefix, vcpu_was, vcpu_shown, pv->vcpu_layout,
+			     pc->shown, &vlabels);
+		free(vcpu_shown);
+		define_vcpu_charts(p, vm, vm->vcpus[i], false);
+	}
 	return 0;
 }
 
