@@ -14,6 +14,10 @@
  *     that line: a message must point at the line to fix; it holds no
  *     control byte (it goes to Netdata's log as one line);
  *   - an accepted config is within the documented bounds;
+ *   - indentation means nothing: the text with the blanks every line
+ *     starts with taken out gives the same result and message (inih's
+ *     multi-line mode once read an indented "name = value" as the value
+ *     of the setting above);
  *   - plugin_config_done() frees everything (LeakSanitizer).
  *
  * Findings (fixed, kept as regressions): a line inih could not split
@@ -22,6 +26,7 @@
  * (the tail of a long comment applied as a setting); control bytes of the
  * text reached the message. fuzz/README.md, "Open findings".
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,8 +111,7 @@ static const char *last_of(const char *s, const char *needle)
 /*
  * The message of a failed parse: "line N: what", N a line of the text, and
  * what it quotes from the setting is on that line:
- *   "unknown setting 'NAME' in [S]": NAME (a setting continued on the next
- *       line fails on its own line first);
+ *   "unknown setting 'NAME' in [S]": NAME;
  *   "bad value for 'NAME' in [S]: 'VALUE'": VALUE.
  * NAME, S and VALUE may hold the separators themselves: what is compared
  * is a prefix of NAME (up to the first "' in [") and a suffix of VALUE
@@ -173,6 +177,32 @@ static int parse_text(const char *text, char *err)
 	return r;
 }
 
+/*
+ * text without the blanks each line starts with (after the UTF-8 BOM on
+ * line 1, which inih skips first). The caller frees it.
+ */
+static char *unindented(const char *text, size_t len)
+{
+	char *out = malloc(len + 1), *o = out;
+	int start = 1;
+
+	FUZZ_CHECK(out != NULL);
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		memcpy(o, text, 3);
+		o += 3;
+		text += 3;
+		len -= 3;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (start && text[i] != '\n' && isspace((unsigned char)text[i]))
+			continue;
+		start = text[i] == '\n';
+		*o++ = text[i];
+	}
+	*o = '\0';
+	return out;
+}
+
 /* The file variant: the same result, the message after "path:" instead. */
 static void check_file(const char *text, size_t len, int want, const char *want_err)
 {
@@ -196,7 +226,7 @@ static void check_file(const char *text, size_t len, int want, const char *want_
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1);
+	char *text = malloc(size + 1), *flat;
 	char err[ERRLEN], again[ERRLEN];
 	size_t len;
 	int r;
@@ -211,6 +241,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(parse_text(text, again) == r);
 	FUZZ_CHECK(strcmp(err, again) == 0);
 	check_file(text, len, r, err);
+	flat = unindented(text, len);
+	FUZZ_CHECK(parse_text(flat, again) == r);
+	FUZZ_CHECK(strcmp(err, again) == 0);
+	free(flat);
 	free(text);
 	return 0;
 }
