@@ -15,9 +15,9 @@
  *     control byte (it goes to Netdata's log as one line);
  *   - an accepted config is within the documented bounds;
  *   - indentation means nothing: the text with the blanks every line
- *     starts with taken out gives the same result and message (inih's
- *     multi-line mode once read an indented "name = value" as the value
- *     of the setting above);
+ *     starts with taken out gives the same result, message and settings
+ *     (inih's multi-line mode once read an indented "name = value" as the
+ *     value of the setting above);
  *   - plugin_config_done() frees everything (LeakSanitizer).
  *
  * Findings (fixed, kept as regressions): a line inih could not split
@@ -159,7 +159,44 @@ static void check_config(const struct plugin_config *cfg)
 	FUZZ_CHECK(filter_match(cfg->vms, "web1") >= 0);
 }
 
-static int parse_text(const char *text, char *err)
+/* FNV-1a over n bytes, on from h. */
+static uint64_t hash(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * What cfg says, as one number: every field, the QMP paths, the libvirt
+ * URI, and what the filters make of a few names (the entries themselves
+ * are not exposed).
+ */
+static uint64_t config_hash(const struct plugin_config *cfg)
+{
+	static const char *const names[] = { "exits", "mmio_exits", "pf_taken", "web1", "" };
+	int v[] = { cfg->update_every, cfg->rescan_every, cfg->per_vcpu, cfg->histograms,
+		    cfg->vcpu_histograms, cfg->groups_set, cfg->zero_dims, cfg->debugfs,
+		    cfg->debugfs_every, (int)cfg->nqmp, !cfg->stats, !cfg->vms,
+		    filter_has_includes(cfg->stats), filter_has_includes(cfg->vms) };
+	uint64_t h = hash(0xcbf29ce484222325ULL, v, sizeof(v));
+
+	h = hash(h, cfg->vcpu_groups, sizeof(cfg->vcpu_groups));
+	h = hash(h, cfg->groups, sizeof(cfg->groups));
+	for (size_t i = 0; i < cfg->nqmp; i++)
+		h = hash(h, cfg->qmp[i], strlen(cfg->qmp[i]) + 1);
+	if (cfg->libvirt_uri)
+		h = hash(h, cfg->libvirt_uri, strlen(cfg->libvirt_uri) + 1);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int m[2] = { filter_match(cfg->stats, names[i]), filter_match(cfg->vms, names[i]) };
+
+		h = hash(h, m, sizeof(m));
+	}
+	return h;
+}
+
+/* The result; *ret_hash: config_hash() of what was parsed, errors or not. */
+static int parse_text(const char *text, char *err, uint64_t *ret_hash)
 {
 	struct plugin_config cfg;
 	int r;
@@ -172,6 +209,7 @@ static int parse_text(const char *text, char *err)
 		FUZZ_CHECK(strcmp(err, UNTOUCHED) == 0);
 		check_config(&cfg);
 	}
+	*ret_hash = config_hash(&cfg);
 	plugin_config_done(&cfg);
 	plugin_config_done(&cfg);	/* twice is harmless */
 	return r;
@@ -227,6 +265,7 @@ static void check_file(const char *text, size_t len, int want, const char *want_
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = malloc(size + 1), *flat;
+	uint64_t h, h_again;
 	char err[ERRLEN], again[ERRLEN];
 	size_t len;
 	int r;
@@ -235,15 +274,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	len = strlen(text);
-	r = parse_text(text, err);
+	r = parse_text(text, err, &h);
 	if (r == -EINVAL)
 		check_message(err, text, len);
-	FUZZ_CHECK(parse_text(text, again) == r);
+	FUZZ_CHECK(parse_text(text, again, &h_again) == r);
 	FUZZ_CHECK(strcmp(err, again) == 0);
+	FUZZ_CHECK(h_again == h);
 	check_file(text, len, r, err);
 	flat = unindented(text, len);
-	FUZZ_CHECK(parse_text(flat, again) == r);
+	FUZZ_CHECK(parse_text(flat, again, &h_again) == r);
 	FUZZ_CHECK(strcmp(err, again) == 0);
+	FUZZ_CHECK(h_again == h);
 	free(flat);
 	free(text);
 	return 0;
