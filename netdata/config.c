@@ -232,8 +232,8 @@ static bool is_comment(const char *p, size_t len)
 
 /*
  * inih's reader: one whole line per call, into inih's buffer of size
- * bytes, without the blanks it starts with (and without the UTF-8 BOM
- * inih would skip on line 1). inih reads a line that starts with a blank
+ * bytes, without the blanks it starts with (nor, on line 1, the UTF-8 BOM
+ * inih would skip). inih reads a line that starts with a blank
  * as the continuation of the setting above it (its multi-line mode, on in
  * Debian's libinih), even when it holds "name = value": indented the way
  * Netdata's own netdata.conf is, "include vm = web1" under "qmp socket = X"
@@ -255,13 +255,20 @@ static char *read_line(char *str, int size, void *stream)
 	if (!p || size < 1)
 		return NULL;
 	st->line++;
-	if (st->line == 1 && len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
-		p += 3;
-		len -= 3;
-	}
-	while (len > 0 && isspace((unsigned char)*p)) {
-		p++;
-		len--;
+	/*
+	 * Line 1 may also start with UTF-8 BOMs, before or among the blanks:
+	 * inih skips one at the start of what it is given, which would be a
+	 * BOM that stood after blanks in the file.
+	 */
+	while (len > 0) {
+		size_t skip = isspace((unsigned char)*p) ? 1 : 0;
+
+		if (st->line == 1 && len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+			skip = 3;
+		if (skip == 0)
+			break;
+		p += skip;
+		len -= skip;
 	}
 	if (memchr(p, '\0', len)) {
 		fail(st, -EINVAL, "holds a NUL byte");

@@ -442,10 +442,15 @@ static void test_syntax_forms(void **state)
 	assert_int_equal(filter_match(cfg.stats, "pf_taken"), 1);
 	assert_int_equal(filter_match(cfg.stats, "io_exits"), 0);
 	plugin_config_done(&cfg);
-	/* A BOM before an indented section. */
+	/* A BOM before an indented section, or among the blanks before it. */
 	assert_accepted("\xef\xbb\xbf\t[kvm_stats]\n\tupdate every = 3\n", &cfg);
 	assert_int_equal(cfg.update_every, 3);
 	plugin_config_done(&cfg);
+	assert_accepted("\r\xef\xbb\xbf \xef\xbb\xbf[kvm_stats]\n\tupdate every = 4\n", &cfg);
+	assert_int_equal(cfg.update_every, 4);
+	plugin_config_done(&cfg);
+	/* ... on line 1 only, as inih has it. */
+	assert_refused("\xef\xbb\xbf" "debugfs = no", "\xef\xbb\xbf" "debugfs");
 	/* '#' starts a comment at the start of a line only. */
 	assert_refused("debugfs = yes # inline", "debugfs");
 }
