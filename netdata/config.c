@@ -4,9 +4,9 @@
  * inih (Debian's libinih) splits the text into sections and "name = value"
  * settings and calls on_setting() for each; this file hands it the lines
  * (read_line(), which takes the blanks a line starts with, so that inih
- * never continues a setting on the next line), checks every value, keeps the first error with its line
- * for the message, and never prints: the plugin's main() says what is
- * wrong, because only it talks to Netdata.
+ * never continues a setting on the next line), checks every value, keeps
+ * the first error with its line for the message, and never prints: the
+ * plugin's main() says what is wrong, because only it talks to Netdata.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -233,8 +233,8 @@ static bool is_comment(const char *p, size_t len)
 /*
  * inih's reader: one whole line per call, into inih's buffer of size
  * bytes, without the blanks it starts with (nor, on line 1, the UTF-8 BOM
- * inih would skip). inih reads a line that starts with a blank
- * as the continuation of the setting above it (its multi-line mode, on in
+ * inih would skip). inih reads a line that starts with a blank as the
+ * continuation of the setting above it (its multi-line mode, on in
  * Debian's libinih), even when it holds "name = value": indented the way
  * Netdata's own netdata.conf is, "include vm = web1" under "qmp socket = X"
  * became a second QMP socket path. Given no leading blank, inih sees each
