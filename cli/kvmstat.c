@@ -74,16 +74,55 @@ static void usage(FILE *f)
 	      "this kernel's stat names; \"-\" where the kernel has no such stat.\n", f);
 }
 
+/*
+ * Decimal digits only, up to max: strtoul() alone also takes leading
+ * blanks and a sign, and " -1" is ULONG_MAX to it.
+ */
 static int parse_ulong(const char *s, unsigned long max, unsigned long *ret)
 {
 	unsigned long v;
 	char *end;
 
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+	if (errno != 0 || *end != '\0' || v > max)
 		return -EINVAL;
 	*ret = v;
+	return 0;
+}
+
+/*
+ * The options that only one view reads, refused with the view that
+ * ignores them: --sources prints once (no interval, count, --json,
+ * --memory, --totals or --stat); --memory has no --totals or --stat.
+ */
+static int check_views(const struct options *o, bool positionals)
+{
+	const char *what = NULL;
+
+	if (o->sources) {
+		if (o->json)
+			what = "--json";
+		else if (o->memory)
+			what = "--memory";
+		else if (o->totals)
+			what = "--totals";
+		else if (o->stat_filter)
+			what = "--stat";
+		else if (positionals)
+			what = "interval or count";
+		if (what) {
+			fprintf(stderr, "kvmstat: --sources prints once and takes no %s\n", what);
+			return -1;
+		}
+	}
+	if (o->memory && (o->totals || o->stat_filter)) {
+		fprintf(stderr, "kvmstat: --memory shows no %s\n",
+			o->totals ? "--totals" : "--stat");
+		return -1;
+	}
 	return 0;
 }
 
@@ -117,6 +156,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	bool debugfs_given = false, libvirt_given = false, interval_given;
 	unsigned long v;
 	int c;
 
@@ -125,9 +165,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "p:n:s:tjSmq:L::h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (o->npids == MAX_PIDS ||
-			    parse_ulong(optarg, INT_MAX, &v) < 0 || v == 0) {
-				fprintf(stderr, "kvmstat: bad or too many --pid: %s\n", optarg);
+			if (parse_ulong(optarg, INT_MAX, &v) < 0 || v == 0) {
+				fprintf(stderr, "kvmstat: bad --pid: \"%s\" (a process id, "
+					"1 to %d)\n", optarg, INT_MAX);
+				return -1;
+			}
+			if (o->npids == MAX_PIDS) {
+				fprintf(stderr, "kvmstat: more than %d --pid\n", MAX_PIDS);
 				return -1;
 			}
 			o->pids[o->npids++] = (pid_t)v;
@@ -155,6 +199,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->memory = true;
 			break;
 		case 'q':
+			if (!*optarg) {
+				fprintf(stderr, "kvmstat: --qmp needs a socket path or glob\n");
+				return -1;
+			}
 			if (o->nqmp == MAX_QMP) {
 				fprintf(stderr, "kvmstat: more than %d --qmp\n", MAX_QMP);
 				return -1;
@@ -165,13 +213,25 @@ static int parse_args(int argc, char **argv, struct options *o)
 			/* "--libvirt URI" too: a next word with ':' is a URI, not an interval. */
 			if (!optarg && optind < argc && strchr(argv[optind], ':'))
 				optarg = argv[optind++];
+			if (libvirt_given || (optarg && !*optarg)) {
+				fprintf(stderr, "kvmstat: %s\n", libvirt_given ?
+					"--libvirt given twice: one libvirtd is asked" :
+					"--libvirt= needs a URI, or none for qemu:///system");
+				return -1;
+			}
+			libvirt_given = true;
 			o->libvirt = optarg ? optarg : "qemu:///system";
 			break;
 		case 'D':
-			o->debugfs = optarg;
-			break;
 		case 'N':
-			o->debugfs = NULL;
+			if (debugfs_given || (c == 'D' && !*optarg)) {
+				fprintf(stderr, "kvmstat: %s\n", debugfs_given ?
+					"--debugfs or --no-debugfs given twice" :
+					"--debugfs needs a directory");
+				return -1;
+			}
+			debugfs_given = true;
+			o->debugfs = c == 'D' ? optarg : NULL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -181,6 +241,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
+	interval_given = optind < argc;
 	if (optind < argc) {
 		if (parse_ulong(argv[optind], 86400, &v) < 0 || v == 0) {
 			fprintf(stderr, "kvmstat: interval must be 1 to 86400 seconds: %s\n",
@@ -192,18 +253,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		if (parse_ulong(argv[optind], ULONG_MAX, &v) < 0 || v == 0) {
-			fprintf(stderr, "kvmstat: count must be a positive number: %s\n",
-				argv[optind]);
+			fprintf(stderr, "kvmstat: count must be a whole number from 1 to "
+				"%lu: %s\n", ULONG_MAX, argv[optind]);
 			return -1;
 		}
 		o->count = v;
 		optind++;
 	}
 	if (optind < argc) {
+		fprintf(stderr, "kvmstat: unexpected argument after the count: %s\n",
+			argv[optind]);
 		usage(stderr);
 		return -1;
 	}
-	return 0;
+	return check_views(o, interval_given);
 }
 
 /* The --pid and --name choice, made before any fd is taken from a VMM. */

@@ -613,6 +613,63 @@ static int groups_option(const oconfig_item_t *item, struct context *ctx)
 	return any ? 0 : -1;
 }
 
+/* A string that is not empty, replacing *ret (freed). */
+static int string_option(const oconfig_item_t *item, char **ret)
+{
+	char *value = NULL;
+
+	if (cf_util_get_string(item, &value) != 0)
+		return -1;
+	if (!*value) {
+		ERROR(PLUGIN_NAME " plugin: %s \"\": give a value, or leave the option out",
+		      item->key);
+		free(value);
+		return -1;
+	}
+	free(*ret);
+	*ret = value;
+	return 0;
+}
+
+/* One more QMPSocket path or glob, up to MAX_QMP. */
+static int qmp_option(const oconfig_item_t *item, struct context *ctx)
+{
+	if (ctx->nqmp == MAX_QMP) {
+		ERROR(PLUGIN_NAME " plugin: more than %d QMPSocket entries", MAX_QMP);
+		return -1;
+	}
+	if (string_option(item, &ctx->qmp[ctx->nqmp]) != 0)
+		return -1;
+	ctx->nqmp++;
+	return 0;
+}
+
+/*
+ * Seconds, 0 (when zero_ok) to MAX_INTERVAL_S: a larger number would
+ * overflow cdtime_t (2^30 ticks a second) or the milliseconds the core
+ * takes, and is no interval anyone means.
+ */
+#define MAX_INTERVAL_S 86400
+static int interval_option(const oconfig_item_t *item, bool zero_ok, cdtime_t *ret)
+{
+	cdtime_t t;
+
+	if (item->values_num == 1 && item->values[0].type == OCONFIG_TYPE_NUMBER &&
+	    !(item->values[0].value.number <= MAX_INTERVAL_S)) {
+		ERROR(PLUGIN_NAME " plugin: %s %g: at most %d seconds", item->key,
+		      item->values[0].value.number, MAX_INTERVAL_S);
+		return -1;
+	}
+	if (cf_util_get_cdtime(item, &t) != 0)
+		return -1;
+	if (t == 0 && !zero_ok) {
+		ERROR(PLUGIN_NAME " plugin: %s must be more than 0 seconds", item->key);
+		return -1;
+	}
+	*ret = t;
+	return 0;
+}
+
 static int hostname_format(const oconfig_item_t *item, enum hostname_format *ret)
 {
 	char buf[16];
@@ -639,6 +696,13 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 	for (int i = 0; r == 0 && i < ci->children_num; i++) {
 		const oconfig_item_t *item = &ci->children[i];
 
+		/* "<VM x> ... </VM>": its lines would be read by nobody. */
+		if (item->children_num > 0) {
+			ERROR(PLUGIN_NAME " plugin: <%s> is not a block in <Plugin "
+			      PLUGIN_NAME ">: write %s with its value on one line",
+			      item->key, item->key);
+			return -1;
+		}
 		if (strcasecmp(item->key, "Stat") == 0)
 			r = keep_entry(item, &stats);
 		else if (strcasecmp(item->key, "VM") == 0)
@@ -658,16 +722,14 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 		else if (strcasecmp(item->key, "Debugfs") == 0)
 			r = cf_util_get_boolean(item, &ctx->debugfs);
 		else if (strcasecmp(item->key, "QMPSocket") == 0)
-			r = ctx->nqmp < MAX_QMP ? cf_util_get_string(item, &ctx->qmp[ctx->nqmp++]) : -1;
+			r = qmp_option(item, ctx);
 		else if (strcasecmp(item->key, "LibvirtURI") == 0)
-			r = cf_util_get_string(item, &ctx->libvirt_uri);
+			r = string_option(item, &ctx->libvirt_uri);
 		else if (strcasecmp(item->key, "DebugfsInterval") == 0)
-			r = cf_util_get_cdtime(item, &ctx->debugfs_interval);
-		else if (strcasecmp(item->key, "RefreshInterval") == 0) {
-			r = cf_util_get_cdtime(item, &ctx->refresh_interval);
-			if (r == 0 && ctx->refresh_interval == 0)
-				r = -1;
-		} else {
+			r = interval_option(item, true, &ctx->debugfs_interval);
+		else if (strcasecmp(item->key, "RefreshInterval") == 0)
+			r = interval_option(item, false, &ctx->refresh_interval);
+		else {
 			ERROR(PLUGIN_NAME " plugin: unknown option \"%s\" in <Plugin "
 			      PLUGIN_NAME ">", item->key);
 			return -1;
@@ -686,10 +748,26 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 	return r == 0 ? 0 : -1;
 }
 
+/*
+ * Whether a <Plugin kvm_stats> block was read. The one state kept at file
+ * scope: collectd calls this callback once per block, and a second block
+ * would silently replace the first (the package's block in
+ * collectd.conf.d and one in collectd.conf, say); nothing else lives
+ * long enough to tell.
+ */
+static bool configured;
+
 static int kvm_stats_config(oconfig_item_t *ci)
 {
-	struct context *ctx = context_new();
+	struct context *ctx;
 
+	if (configured) {
+		ERROR(PLUGIN_NAME " plugin: a second <Plugin " PLUGIN_NAME "> block; it would "
+		      "replace the first one's options: merge them into one block");
+		return -1;
+	}
+	configured = true;
+	ctx = context_new();
 	if (!ctx)
 		return -1;
 	if (parse_options(ci, ctx) < 0) {

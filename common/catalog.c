@@ -80,21 +80,28 @@ static const struct {
 	{ RULE_SUBSTRING,	"yield",	CATALOG_PREEMPTION },
 };
 
+/*
+ * Every group has an entry, each field set: test_catalog checks it for
+ * every group below CATALOG_NGROUPS, so a group added to the enum without
+ * a line here fails the tests instead of printing "(null)" (or crashing)
+ * where a front end prints a field with %s.
+ */
 static const struct {
 	const char *name;
 	const char *title;
+	const char *units;	/* of the group's counters, as a rate */
 } groups[CATALOG_NGROUPS] = {
-	[CATALOG_EXITS]		= { "exits",		"VM exits" },
-	[CATALOG_PAGE_FAULTS]	= { "page_faults",	"Page faults" },
-	[CATALOG_MMU]		= { "mmu",		"MMU" },
-	[CATALOG_TLB]		= { "tlb",		"TLB flushes" },
-	[CATALOG_HALT]		= { "halt",		"Halt polling" },
-	[CATALOG_INTERRUPTS]	= { "interrupts",	"Interrupt injections" },
-	[CATALOG_EMULATION]	= { "emulation",	"Instruction emulation" },
-	[CATALOG_MEMORY]	= { "memory",		"Mapped guest memory" },
-	[CATALOG_NESTED]	= { "nested",		"Nested virtualization" },
-	[CATALOG_PREEMPTION]	= { "preemption",	"Preemption and yield" },
-	[CATALOG_OTHER]		= { "other",		"Other" },
+	[CATALOG_EXITS]		= { "exits",		"VM exits",		"exits/s" },
+	[CATALOG_PAGE_FAULTS]	= { "page_faults",	"Page faults",		"faults/s" },
+	[CATALOG_MMU]		= { "mmu",		"MMU",			"events/s" },
+	[CATALOG_TLB]		= { "tlb",		"TLB flushes",		"flushes/s" },
+	[CATALOG_HALT]		= { "halt",		"Halt polling",		"events/s" },
+	[CATALOG_INTERRUPTS]	= { "interrupts",	"Interrupt injections",	"injections/s" },
+	[CATALOG_EMULATION]	= { "emulation",	"Instruction emulation", "instructions/s" },
+	[CATALOG_MEMORY]	= { "memory",		"Mapped guest memory",	"events/s" },
+	[CATALOG_NESTED]	= { "nested",		"Nested virtualization", "events/s" },
+	[CATALOG_PREEMPTION]	= { "preemption",	"Preemption and yield",	"events/s" },
+	[CATALOG_OTHER]		= { "other",		"Other",		"events/s" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -148,6 +155,11 @@ const char *catalog_group_name(enum catalog_group g)
 const char *catalog_group_title(enum catalog_group g)
 {
 	return groups[group_or_other(g)].title;
+}
+
+const char *catalog_group_units(enum catalog_group g)
+{
+	return groups[group_or_other(g)].units;
 }
 
 /* ------------------------------------------------------- kvmstat columns */

@@ -854,6 +854,8 @@ enum catalog_group catalog_group_of(const char *stat_name);
 const char *catalog_group_name(enum catalog_group g);
 /* "VM exits", "Page faults", ...: for titles. */
 const char *catalog_group_title(enum catalog_group g);
+/* "exits/s", "faults/s", ...: the unit of the group's counters as a rate. */
+const char *catalog_group_units(enum catalog_group g);
 
 /* A kvmstat(1) column and the stat names that may fill it, best first. */
 struct catalog_column {

@@ -14,6 +14,10 @@
  *     that line: a message must point at the line to fix; it holds no
  *     control byte (it goes to Netdata's log as one line);
  *   - an accepted config is within the documented bounds;
+ *   - indentation means nothing: the text with the blanks every line
+ *     starts with taken out gives the same result, message and settings
+ *     (inih's multi-line mode once read an indented "name = value" as the
+ *     value of the setting above);
  *   - plugin_config_done() frees everything (LeakSanitizer).
  *
  * Findings (fixed, kept as regressions): a line inih could not split
@@ -22,6 +26,7 @@
  * (the tail of a long comment applied as a setting); control bytes of the
  * text reached the message. fuzz/README.md, "Open findings".
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,8 +111,7 @@ static const char *last_of(const char *s, const char *needle)
 /*
  * The message of a failed parse: "line N: what", N a line of the text, and
  * what it quotes from the setting is on that line:
- *   "unknown setting 'NAME' in [S]": NAME (a setting continued on the next
- *       line fails on its own line first);
+ *   "unknown setting 'NAME' in [S]": NAME;
  *   "bad value for 'NAME' in [S]: 'VALUE'": VALUE.
  * NAME, S and VALUE may hold the separators themselves: what is compared
  * is a prefix of NAME (up to the first "' in [") and a suffix of VALUE
@@ -155,7 +159,44 @@ static void check_config(const struct plugin_config *cfg)
 	FUZZ_CHECK(filter_match(cfg->vms, "web1") >= 0);
 }
 
-static int parse_text(const char *text, char *err)
+/* FNV-1a over n bytes, on from h. */
+static uint64_t hash(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * What cfg says, as one number: every field, the QMP paths, the libvirt
+ * URI, and what the filters make of a few names (the entries themselves
+ * are not exposed).
+ */
+static uint64_t config_hash(const struct plugin_config *cfg)
+{
+	static const char *const names[] = { "exits", "mmio_exits", "pf_taken", "web1", "" };
+	int v[] = { cfg->update_every, cfg->rescan_every, cfg->per_vcpu, cfg->histograms,
+		    cfg->vcpu_histograms, cfg->groups_set, cfg->zero_dims, cfg->debugfs,
+		    cfg->debugfs_every, (int)cfg->nqmp, !cfg->stats, !cfg->vms,
+		    filter_has_includes(cfg->stats), filter_has_includes(cfg->vms) };
+	uint64_t h = hash(0xcbf29ce484222325ULL, v, sizeof(v));
+
+	h = hash(h, cfg->vcpu_groups, sizeof(cfg->vcpu_groups));
+	h = hash(h, cfg->groups, sizeof(cfg->groups));
+	for (size_t i = 0; i < cfg->nqmp; i++)
+		h = hash(h, cfg->qmp[i], strlen(cfg->qmp[i]) + 1);
+	if (cfg->libvirt_uri)
+		h = hash(h, cfg->libvirt_uri, strlen(cfg->libvirt_uri) + 1);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int m[2] = { filter_match(cfg->stats, names[i]), filter_match(cfg->vms, names[i]) };
+
+		h = hash(h, m, sizeof(m));
+	}
+	return h;
+}
+
+/* The result; *ret_hash: config_hash() of what was parsed, errors or not. */
+static int parse_text(const char *text, char *err, uint64_t *ret_hash)
 {
 	struct plugin_config cfg;
 	int r;
@@ -168,9 +209,36 @@ static int parse_text(const char *text, char *err)
 		FUZZ_CHECK(strcmp(err, UNTOUCHED) == 0);
 		check_config(&cfg);
 	}
+	*ret_hash = config_hash(&cfg);
 	plugin_config_done(&cfg);
 	plugin_config_done(&cfg);	/* twice is harmless */
 	return r;
+}
+
+/*
+ * text without the blanks each line starts with (after the UTF-8 BOM on
+ * line 1, which inih skips first). The caller frees it.
+ */
+static char *unindented(const char *text, size_t len)
+{
+	char *out = malloc(len + 1), *o = out;
+	int start = 1;
+
+	FUZZ_CHECK(out != NULL);
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		memcpy(o, text, 3);
+		o += 3;
+		text += 3;
+		len -= 3;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (start && text[i] != '\n' && isspace((unsigned char)text[i]))
+			continue;
+		start = text[i] == '\n';
+		*o++ = text[i];
+	}
+	*o = '\0';
+	return out;
 }
 
 /* The file variant: the same result, the message after "path:" instead. */
@@ -196,7 +264,8 @@ static void check_file(const char *text, size_t len, int want, const char *want_
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1);
+	char *text = malloc(size + 1), *flat;
+	uint64_t h, h_again;
 	char err[ERRLEN], again[ERRLEN];
 	size_t len;
 	int r;
@@ -205,12 +274,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	len = strlen(text);
-	r = parse_text(text, err);
+	r = parse_text(text, err, &h);
 	if (r == -EINVAL)
 		check_message(err, text, len);
-	FUZZ_CHECK(parse_text(text, again) == r);
+	FUZZ_CHECK(parse_text(text, again, &h_again) == r);
 	FUZZ_CHECK(strcmp(err, again) == 0);
+	FUZZ_CHECK(h_again == h);
 	check_file(text, len, r, err);
+	flat = unindented(text, len);
+	FUZZ_CHECK(parse_text(flat, again, &h_again) == r);
+	FUZZ_CHECK(strcmp(err, again) == 0);
+	FUZZ_CHECK(h_again == h);
+	free(flat);
 	free(text);
 	return 0;
 }

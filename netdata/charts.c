@@ -25,25 +25,11 @@
 struct kind {
 	const char *suffix;	/* appended to the group's name for the key */
 	const char *title;	/* appended to the group's title */
-	const char *units;	/* NULL: the group's rate unit */
+	const char *units;	/* NULL: the group's rate unit (catalog) */
 	const char *algorithm;
 	const char *type;
 	int order;		/* priority within the group */
 	int64_t multiplier, divisor;
-};
-
-static const char *const rate_units[CATALOG_NGROUPS] = {
-	[CATALOG_EXITS] = "exits/s",
-	[CATALOG_PAGE_FAULTS] = "faults/s",
-	[CATALOG_MMU] = "events/s",
-	[CATALOG_TLB] = "flushes/s",
-	[CATALOG_HALT] = "events/s",
-	[CATALOG_INTERRUPTS] = "injections/s",
-	[CATALOG_EMULATION] = "instructions/s",
-	[CATALOG_MEMORY] = "events/s",
-	[CATALOG_NESTED] = "events/s",
-	[CATALOG_PREEMPTION] = "events/s",
-	[CATALOG_OTHER] = "events/s",
 };
 
 /* base^|exp| as multiplier (exp > 0) or divisor (exp < 0). */
@@ -267,7 +253,7 @@ static int add_stat(struct builder *b, const struct kvmstats_desc *d,
 		return -ENOMEM;
 	if (c->ndims == 0) {
 		snprintf(c->title, sizeof(c->title), "%s%s", catalog_group_title(g), k.title);
-		c->units = k.units ? k.units : rate_units[g];
+		c->units = k.units ? k.units : catalog_group_units(g);
 		c->family = catalog_group_name(g);
 		c->type = k.type;
 		c->algorithm = k.algorithm;

@@ -3,9 +3,10 @@
  *
  * inih (Debian's libinih) splits the text into sections and "name = value"
  * settings and calls on_setting() for each; this file hands it the lines
- * (read_line()), checks every value, keeps the first error with its line
- * for the message, and never prints: the plugin's main() says what is
- * wrong, because only it talks to Netdata.
+ * (read_line(), which takes the blanks a line starts with, so that inih
+ * never continues a setting on the next line), checks every value, keeps
+ * the first error with its line for the message, and never prints: the
+ * plugin's main() says what is wrong, because only it talks to Netdata.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -223,22 +224,27 @@ static const char *next_line(struct parse_state *st, size_t *ret_len)
 	return st->buf;
 }
 
-/* A comment line: ';' or '#' after blanks, as inih sees it. */
+/* A comment line: ';' or '#' first (read_line() took the blanks before it). */
 static bool is_comment(const char *p, size_t len)
 {
-	while (len > 0 && isspace((unsigned char)*p)) {
-		p++;
-		len--;
-	}
 	return len > 0 && (*p == ';' || *p == '#');
 }
 
 /*
  * inih's reader: one whole line per call, into inih's buffer of size
- * bytes. A line that does not fit would reach inih in pieces, each read as
- * a line of its own (the tail of a long comment as a setting): a comment is
- * cut, any other line refused. So is a NUL byte, which would end the line
- * early for inih.
+ * bytes, without the blanks it starts with (nor, on line 1, the UTF-8 BOM
+ * inih would skip). inih reads a line that starts with a blank as the
+ * continuation of the setting above it (its multi-line mode, on in
+ * Debian's libinih), even when it holds "name = value": indented the way
+ * Netdata's own netdata.conf is, "include vm = web1" under "qmp socket = X"
+ * became a second QMP socket path. Given no leading blank, inih sees each
+ * line for what it is: a setting, a section, a comment, a blank line, or
+ * a line that is none of these, refused with its number.
+ *
+ * A line that does not fit (blanks taken) would reach inih in pieces, each
+ * read as a line of its own (the tail of a long comment as a setting): a
+ * comment is cut, any other line refused. So is a NUL byte, which would
+ * end the line early for inih.
  */
 static char *read_line(char *str, int size, void *stream)
 {
@@ -249,6 +255,21 @@ static char *read_line(char *str, int size, void *stream)
 	if (!p || size < 1)
 		return NULL;
 	st->line++;
+	/*
+	 * Line 1 may also start with UTF-8 BOMs, before or among the blanks:
+	 * inih skips one at the start of what it is given, which would be a
+	 * BOM that stood after blanks in the file.
+	 */
+	while (len > 0) {
+		size_t skip = isspace((unsigned char)*p) ? 1 : 0;
+
+		if (st->line == 1 && len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+			skip = 3;
+		if (skip == 0)
+			break;
+		p += skip;
+		len -= skip;
+	}
 	if (memchr(p, '\0', len)) {
 		fail(st, -EINVAL, "holds a NUL byte");
 		len = 0;

@@ -1,8 +1,9 @@
 /*
  * config.h: the settings of kvm_stats.plugin, read from kvm_stats.conf
- * (section [kvm_stats], inih syntax: "name = value" lines, a line that
- * starts with a blank continues the setting above it). Pure: no globals,
- * no output; only the file variant opens a file.
+ * (section [kvm_stats], inih syntax: "name = value" lines, indented or
+ * not, as in Netdata's netdata.conf; a line never continues the setting
+ * above it: one that is no setting, section or comment is refused). Pure:
+ * no globals, no output; only the file variant opens a file.
  */
 #ifndef KVM_STATS_CONFIG_H
 #define KVM_STATS_CONFIG_H

@@ -281,6 +281,54 @@ static void test_group_names(void **state)
 	}
 }
 
+/*
+ * Every group below CATALOG_NGROUPS has each field of its catalog entry:
+ * a group added to the enum without its line in catalog.c would give the
+ * front ends a NULL to print with %s (the Netdata plugin's chart units
+ * came from a table of its own that nothing checked).
+ */
+static void test_every_group_complete(void **state)
+{
+	(void)state;
+	for (int g = 0; g < CATALOG_NGROUPS; g++) {
+		const char *name = catalog_group_name((enum catalog_group)g);
+		const char *title = catalog_group_title((enum catalog_group)g);
+		const char *units = catalog_group_units((enum catalog_group)g);
+
+		if (!name || !*name || !title || !*title || !units || !*units)
+			fail_msg("group %d: name %s, title %s, units %s", g,
+				 name ? name : "NULL", title ? title : "NULL",
+				 units ? units : "NULL");
+		for (int h = 0; h < g; h++)
+			assert_string_not_equal(name, catalog_group_name((enum catalog_group)h));
+	}
+}
+
+static void test_group_units(void **state)
+{
+	static const char *const units[CATALOG_NGROUPS] = {
+		[CATALOG_EXITS] = "exits/s",
+		[CATALOG_PAGE_FAULTS] = "faults/s",
+		[CATALOG_MMU] = "events/s",
+		[CATALOG_TLB] = "flushes/s",
+		[CATALOG_HALT] = "events/s",
+		[CATALOG_INTERRUPTS] = "injections/s",
+		[CATALOG_EMULATION] = "instructions/s",
+		[CATALOG_MEMORY] = "events/s",
+		[CATALOG_NESTED] = "events/s",
+		[CATALOG_PREEMPTION] = "events/s",
+		[CATALOG_OTHER] = "events/s",
+	};
+
+	(void)state;
+	for (int g = 0; g < CATALOG_NGROUPS; g++) {
+		assert_non_null(units[g]);
+		assert_string_equal(catalog_group_units((enum catalog_group)g), units[g]);
+	}
+	assert_string_equal(catalog_group_units(CATALOG_NGROUPS), "events/s");
+	assert_string_equal(catalog_group_units((enum catalog_group)-1), "events/s");
+}
+
 static void test_group_out_of_range(void **state)
 {
 	static const int bad[] = { CATALOG_NGROUPS, CATALOG_NGROUPS + 1, -1,
@@ -509,6 +557,8 @@ int main(void)
 		cmocka_unit_test(test_groups_elsewhere),
 		cmocka_unit_test(test_groups_unknown),
 		cmocka_unit_test(test_group_names),
+		cmocka_unit_test(test_every_group_complete),
+		cmocka_unit_test(test_group_units),
 		cmocka_unit_test(test_group_out_of_range),
 		cmocka_unit_test(test_column_table),
 		cmocka_unit_test(test_columns_x86_6),

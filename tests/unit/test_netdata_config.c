@@ -2,7 +2,8 @@
  * test_netdata_config.c: unit tests of netdata/config.c, the parser of the
  * Netdata plugin's kvm_stats.conf (README "Settings"): defaults, every
  * setting and value form, every bad value refused with the setting and
- * the line named, unknown settings, and odd or huge input.
+ * the line named, unknown settings, indentation (netdata.conf's), and odd
+ * or huge input.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -421,7 +422,7 @@ static void test_control_bytes(void **state)
 	plugin_config_done(&cfg);
 }
 
-/* inih: "name: value", ';' inline comments, continued lines, CRLF, a BOM. */
+/* inih: "name: value", ';' inline comments, indented comments, CRLF, a BOM. */
 static void test_syntax_forms(void **state)
 {
 	struct plugin_config cfg;
@@ -432,18 +433,159 @@ static void test_syntax_forms(void **state)
 			"histograms = no ; not now\r\n"
 			"; a comment\r\n"
 			"  # an indented comment\r\n"
+			" \t \r\n"
 			"include stat = exits\r\n"
-			"  halt_exits\r\n"
-			"\t/^pf_/\r\n", &cfg);
+			"include stat = /^pf_/\r\n", &cfg);
 	assert_int_equal(cfg.update_every, 7);
 	assert_false(cfg.histograms);
 	assert_int_equal(filter_match(cfg.stats, "exits"), 1);
-	assert_int_equal(filter_match(cfg.stats, "halt_exits"), 1);
 	assert_int_equal(filter_match(cfg.stats, "pf_taken"), 1);
 	assert_int_equal(filter_match(cfg.stats, "io_exits"), 0);
 	plugin_config_done(&cfg);
+	/* A BOM before an indented section, or among the blanks before it. */
+	assert_accepted("\xef\xbb\xbf\t[kvm_stats]\n\tupdate every = 3\n", &cfg);
+	assert_int_equal(cfg.update_every, 3);
+	plugin_config_done(&cfg);
+	assert_accepted("\r\xef\xbb\xbf \xef\xbb\xbf[kvm_stats]\n\tupdate every = 4\n", &cfg);
+	assert_int_equal(cfg.update_every, 4);
+	plugin_config_done(&cfg);
+	/* ... on line 1 only, as inih has it. */
+	assert_refused("\xef\xbb\xbf" "debugfs = no", "\xef\xbb\xbf" "debugfs");
 	/* '#' starts a comment at the start of a line only. */
 	assert_refused("debugfs = yes # inline", "debugfs");
+}
+
+/*
+ * Every field of two configs, the filters judged on the names the tests
+ * use (and on the text an indented line would have added as an entry).
+ */
+static void assert_same_config(const struct plugin_config *a, const struct plugin_config *b)
+{
+	static const char *const names[] = {
+		"web1", "web2", "db1", "exits", "mmio_exits", "pf_taken", "halt_exits",
+		"include vm = web1", "qmp socket = /run/q.qmp", "/run/q.qmp",
+	};
+
+	assert_int_equal(a->update_every, b->update_every);
+	assert_int_equal(a->rescan_every, b->rescan_every);
+	assert_int_equal(a->per_vcpu, b->per_vcpu);
+	assert_int_equal(a->histograms, b->histograms);
+	assert_int_equal(a->vcpu_histograms, b->vcpu_histograms);
+	assert_memory_equal(a->vcpu_groups, b->vcpu_groups, sizeof(a->vcpu_groups));
+	assert_memory_equal(a->groups, b->groups, sizeof(a->groups));
+	assert_int_equal(a->groups_set, b->groups_set);
+	assert_int_equal(a->zero_dims, b->zero_dims);
+	assert_int_equal(a->debugfs, b->debugfs);
+	assert_int_equal(a->debugfs_every, b->debugfs_every);
+	assert_int_equal(!a->stats, !b->stats);
+	assert_int_equal(!a->vms, !b->vms);
+	assert_int_equal(filter_has_includes(a->stats), filter_has_includes(b->stats));
+	assert_int_equal(filter_has_includes(a->vms), filter_has_includes(b->vms));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(filter_match(a->stats, names[i]), filter_match(b->stats, names[i]));
+		assert_int_equal(filter_match(a->vms, names[i]), filter_match(b->vms, names[i]));
+	}
+	assert_int_equal(a->nqmp, b->nqmp);
+	for (size_t i = 0; i < a->nqmp; i++)
+		assert_string_equal(a->qmp[i], b->qmp[i]);
+	assert_int_equal(!a->libvirt_uri, !b->libvirt_uri);
+	if (a->libvirt_uri)
+		assert_string_equal(a->libvirt_uri, b->libvirt_uri);
+}
+
+/* text with indent before every line from line 2 on (before line 1 too when all). */
+static char *indented(const char *text, const char *indent, bool all)
+{
+	size_t n = 0, size = strlen(text) * (strlen(indent) + 1) + 1;
+	char *out = malloc(size);
+	bool start = all;
+
+	assert_non_null(out);
+	for (const char *p = text; *p; p++) {
+		if (start)
+			n += (size_t)snprintf(out + n, size - n, "%s", indent);
+		out[n++] = *p;
+		start = *p == '\n';
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/*
+ * kvm_stats.conf written the way Netdata's own netdata.conf is (settings
+ * indented under their section, with a tab; or spaces) means what the same
+ * file unindented means. Debian's inih read an indented line as the
+ * continuation of the setting above it: "include vm = web1" under "qmp
+ * socket" became a second socket path and every VM was charted; in the
+ * other order "qmp socket = ..." became a VM name. Nothing was said.
+ */
+static void test_indented_like_netdata_conf(void **state)
+{
+	static const char *const flat[] = {
+		"[kvm_stats]\n"
+		"update every = 5\n"
+		"qmp socket = /run/q.qmp\n"
+		"include vm = web1\n"
+		"# a comment\n"
+		"\n"
+		"exclude stat = /^pf_/\n"
+		"per vcpu charts = yes\n"
+		"per vcpu groups = exits halt\n"
+		"libvirt uri = qemu:///system\n",
+		/* The other order. */
+		"[kvm_stats]\n"
+		"include vm = web1\n"
+		"qmp socket = /run/q.qmp\n"
+		"histograms = yes\n",
+	};
+	static const char *const indents[] = { "\t", "    ", " ", " \t ", "\t\t" };
+	struct plugin_config want, got;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(flat) / sizeof(flat[0]); f++) {
+		assert_accepted(flat[f], &want);
+		assert_int_equal(want.nqmp, 1);
+		assert_string_equal(want.qmp[0], "/run/q.qmp");
+		assert_int_equal(filter_match(want.vms, "web1"), 1);
+		assert_int_equal(filter_match(want.vms, "web2"), 0);
+		for (size_t i = 0; i < sizeof(indents) / sizeof(indents[0]); i++) {
+			for (int all = 0; all < 2; all++) {
+				char *text = indented(flat[f], indents[i], all);
+
+				assert_accepted(text, &got);
+				assert_same_config(&got, &want);
+				plugin_config_done(&got);
+				free(text);
+			}
+		}
+		plugin_config_done(&want);
+	}
+}
+
+/*
+ * A line that is neither a setting, a section nor a comment is refused
+ * with its number, indented or not: it never continues the setting above
+ * (inih's multi-line values, which the file variant no longer has).
+ */
+static void test_no_continuation(void **state)
+{
+	static const char *const texts[] = {
+		"[kvm_stats]\ninclude stat = exits\n  halt_exits\n",
+		"[kvm_stats]\ninclude stat = exits\n\thalt_exits\n",
+		"[kvm_stats]\ninclude stat = exits\nhalt_exits\n",
+		"[kvm_stats]\n\tqmp socket = /run/q.qmp\n\t  web1\n",
+	};
+	struct plugin_config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(parse(texts[i], &cfg, err), -EINVAL);
+		assert_string_equal(err, "line 3: not a 'name = value' setting or a '[section]'");
+		assert_int_equal(filter_match(cfg.stats, "halt_exits"), cfg.stats ? 0 : 1);
+		assert_true(cfg.nqmp <= 1);
+		plugin_config_done(&cfg);
+	}
 }
 
 static void test_qmp_limit(void **state)
@@ -513,6 +655,45 @@ static void test_file(void **state)
 	tree_write(path, bad, strlen(bad));
 	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:2: bad value for 'histograms' in [kvm_stats]: 'maybe'",
+		 path);
+	assert_string_equal(err, want);
+	plugin_config_done(&cfg);
+}
+
+/* An indented file: a bad line is named with the file and its line, and why. */
+static void test_file_indented(void **state)
+{
+	const struct tree *t = *state;
+	struct plugin_config cfg;
+	char path[256], err[ERRLEN], want[ERRLEN];
+	static const char good[] = "[kvm_stats]\n\tqmp socket = /run/q.qmp\n"
+				   "\tinclude vm = web1\n";
+	static const char junk[] = "[kvm_stats]\n\tqmp socket = /run/q.qmp\n\tweb1\n";
+	static const char bad[] = "[kvm_stats]\n\tinclude vm = web1\n\thistograms = maybe\n";
+
+	tree_path(t, path, sizeof(path), "kvm_stats.conf");
+	tree_write(path, good, strlen(good));
+	plugin_config_defaults(&cfg, 1);
+	if (plugin_config_parse_file(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.nqmp, 1);
+	assert_string_equal(cfg.qmp[0], "/run/q.qmp");
+	assert_int_equal(filter_match(cfg.vms, "web1"), 1);
+	assert_int_equal(filter_match(cfg.vms, "web2"), 0);
+	plugin_config_done(&cfg);
+
+	tree_write(path, junk, strlen(junk));
+	plugin_config_defaults(&cfg, 1);
+	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: not a 'name = value' setting or a '[section]'", path);
+	assert_string_equal(err, want);
+	assert_int_equal(cfg.nqmp, 1);
+	plugin_config_done(&cfg);
+
+	tree_write(path, bad, strlen(bad));
+	plugin_config_defaults(&cfg, 1);
+	assert_int_equal(plugin_config_parse_file(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: bad value for 'histograms' in [kvm_stats]: 'maybe'",
 		 path);
 	assert_string_equal(err, want);
 	plugin_config_done(&cfg);
@@ -595,9 +776,12 @@ int main(void)
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_control_bytes),
 		cmocka_unit_test(test_syntax_forms),
+		cmocka_unit_test(test_indented_like_netdata_conf),
+		cmocka_unit_test(test_no_continuation),
 		cmocka_unit_test(test_qmp_limit),
 		cmocka_unit_test(test_many_entries),
 		cmocka_unit_test_setup_teardown(test_file, setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_file_indented, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_file_odd, setup, tree_teardown),
 		cmocka_unit_test(test_short_err),
 		cmocka_unit_test(test_update_every),
