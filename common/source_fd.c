@@ -237,6 +237,14 @@ static void fd_detach(struct source_env *env, struct host_vm *hv)
 		close_stats(st, &vm->vm_stats);
 }
 
+/* What the report says the host holds, for front ends and tests to compare. */
+static void fd_attach(struct source_env *env, struct kvmstats_scan_report *rep)
+{
+	struct fd_state *st = env->state[FROM_FD];
+
+	rep->fds_held = st ? st->held : 0;
+}
+
 static void fd_cleanup(struct source_env *env)
 {
 	struct fd_state *st = env->state[FROM_FD];
@@ -253,6 +261,7 @@ const struct source_ops source_fd = {
 	.serves = SOURCE_VM_STATS | SOURCE_VCPU_STATS,
 	.prepare = fd_prepare,
 	.listed = fd_listed,
+	.attach = fd_attach,
 	.sample = fd_sample,
 	.detach = fd_detach,
 	.cleanup = fd_cleanup,
