@@ -105,6 +105,8 @@ static bool has_vcpu(const struct kvmstats_vm *vm, const struct discover_fd *dfd
 	return false;
 }
 
+static void close_stats(struct fd_state *st, struct statsfd **s);
+
 static int add_vcpu(struct source_env *env, struct fd_state *st,
 		    struct kvmstats_vm *vm, const struct discover_fd *dfd)
 {
@@ -121,7 +123,7 @@ static int add_vcpu(struct source_env *env, struct fd_state *st,
 	if (r >= 0)
 		r = vm_insert_vcpu(vm, c);
 	if (r < 0) {
-		statsfd_close(c->stats);
+		close_stats(st, &c->stats);
 		free(c);
 		return r;
 	}
