@@ -5,8 +5,9 @@ core recovers exactly.
 tests/fixtures/allocfail (the driver) runs a host (common/kvmstats.h) with
 tests/fixtures/shim/failalloc.c preloaded, which fails the Nth allocation
 after the driver arms it. For N = 1, 2, ... it fails the Nth allocation of
-a first rescan, of a first sample, of a second rescan, each on a fresh
-host, until N passes the number the operation makes; after each, one clean
+host_new() with host_set_sources() (which must then fail cleanly), of a
+first rescan, of a first sample, of a second rescan, each on a fresh host,
+until N passes the number the operation makes; after each, one clean
 rescan and one clean sample must give every VM and vCPU from the expected
 source with the exact exit counts, one shared schema per kind, as many KVM
 stats fds in /proc/self/fd as the host's table holds and as it counts
@@ -59,6 +60,7 @@ def run_driver(*args):
 
 def test_every_allocation_fails_in_turn_fake_vmms():
     summary = run_driver("--fake", ROOT / "tests/fixtures/golden")
+    assert summary["new"] >= 3, summary  # the host, its caches, its settings
     # Three VMMs, four vCPUs, a debugfs VM: dozens of allocations in the
     # first rescan; the first sample builds the fd batch and the debugfs
     # scratch; a second rescan lists the fds again.
