@@ -61,12 +61,12 @@ def run_driver(*args):
 def test_every_allocation_fails_in_turn_fake_vmms():
     summary = run_driver("--fake", ROOT / "tests/fixtures/golden")
     assert summary["new"] >= 3, summary  # the host, its caches, its settings
-    # Three VMMs, four vCPUs, a debugfs VM: dozens of allocations in the
-    # first rescan; the first sample builds the fd batch and the debugfs
-    # scratch; a second rescan lists the fds again.
-    assert summary["rescan"] >= 30, summary
-    assert summary["sample"] >= 2, summary
-    assert summary["rescan2"] >= 5, summary
+    # Four VMMs, six vCPUs, a debugfs VM and a QMP one: thousands of
+    # allocations in the first rescan and sample (QMP's JSON), a few dozen
+    # in a second rescan (the fds listed again, QMP tied already).
+    assert summary["rescan"] >= 1000, summary
+    assert summary["sample"] >= 1000, summary
+    assert summary["rescan2"] >= 10, summary
 
 
 def vm_arg(vm, source):
