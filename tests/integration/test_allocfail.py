@@ -19,10 +19,17 @@ off; in a SANITIZE= build LeakSanitizer checks it instead).
 Not valgrind: Debian 12's valgrind (3.19) refuses pidfd_open and
 pidfd_getfd (ENOSYS), without which the core takes no VM at all.
 
+As root the driver also clears CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH from
+its effective set first (as the Netdata plugin runs) and checks that no
+failure leaves them raised.
+
 Two worlds: real test VMs (tests/fixtures/testvm, needs /dev/kvm), with
 the VM-wide stats of one of them from debugfs when it can be mounted; and,
-anywhere, fake VMMs (child processes holding copies of the golden stats
-files, a fake /proc and debugfs) that the driver builds with --fake.
+anywhere, fake VMMs that the driver builds with --fake: child processes
+holding copies of the golden stats files under a fake /proc and debugfs,
+and one that answers QMP with the answers captured from QEMU 7.2
+(tests/fixtures/qmp). Every N is run: about 2400 for the first rescan and
+the first sample of the fake world (QMP's JSON), 20-40 s here.
 """
 import json
 import os
