@@ -61,7 +61,7 @@ UNIT_HELPERS := $(O)/obj/tests/unit/tree.o
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
 SHIMS := $(O)/tests/fixtures/no_binary_stats.so $(O)/tests/fixtures/lose_vcpu_fds.so \
-	 $(O)/tests/fixtures/heap_in_use.so
+	 $(O)/tests/fixtures/heap_in_use.so $(O)/tests/fixtures/failalloc.so
 
 all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS) $(SHIMS)
 

@@ -638,6 +638,7 @@ struct kvmstats_scan_report {
 	int unread_error;
 	pid_t unread_pid;
 	size_t fd_limit;		/* that limit (kvmstats_sources.max_fds) */
+	size_t fds_held;		/* stats fds the host holds after the rescan */
 	bool walked;			/* this rescan walked all of /proc */
 	bool libvirt_asked;		/* a libvirt URI is set */
 	int libvirt_error;		/* its last sample: 0 or -errno (-ETIMEDOUT: slow) */

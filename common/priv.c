@@ -142,18 +142,23 @@ int priv_raise(struct priv_saved *ret_saved)
 	return 0;
 }
 
+/*
+ * Allocates nothing (capget/capset on the stack, not a cap_t): a restore
+ * that failed for want of memory would leave CAP_SYS_PTRACE and
+ * CAP_DAC_READ_SEARCH effective for all the code that runs after it.
+ */
 int priv_restore(const struct priv_saved *saved)
 {
-	bool want[N_ACQUIRE_CAPS] = { !saved->had_ptrace, !saved->had_dac };
-	cap_t caps;
-	int r;
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	const bool clear[N_ACQUIRE_CAPS] = { !saved->had_ptrace, !saved->had_dac };
 
 	if (!saved->raised)
 		return 0;
-	caps = cap_get_proc();
-	if (!caps)
+	if (capget(&h, d) < 0)
 		return -errno;
-	r = set_effective(caps, want, CAP_CLEAR);
-	cap_free(caps);
-	return r;
+	for (size_t i = 0; i < N_ACQUIRE_CAPS; i++)
+		if (clear[i])
+			d[CAP_TO_INDEX(acquire_caps[i])].effective &= ~CAP_TO_MASK(acquire_caps[i]);
+	return capset(&h, d) < 0 ? -errno : 0;
 }

@@ -403,6 +403,13 @@ int host_rescan(struct kvmstats_host *host,
 	r = walk_due(host) ? -ENOBUFS : look_around(host);
 	if (r == -ENOBUFS)
 		r = walk(host);
+	/*
+	 * A rescan that failed part way (-ENOMEM) left processes unlooked at,
+	 * and the events that named them are consumed: only a walk finds them
+	 * again, so the next rescan walks rather than wait a minute.
+	 */
+	if (r < 0)
+		host->walked_at = 0;
 	host->report = NULL;
 	/* Best source first: each serves only what those before it do not. */
 	for (size_t i = 0; r >= 0 && i < nsources; i++)

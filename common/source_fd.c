@@ -106,6 +106,8 @@ static struct kvmstats_vcpu *find_vcpu(const struct kvmstats_vm *vm,
 	return NULL;
 }
 
+static void close_stats(struct fd_state *st, struct statsfd **s);
+
 static int add_vcpu(struct source_env *env, struct fd_state *st,
 		    struct kvmstats_vm *vm, const struct discover_fd *dfd)
 {
@@ -122,7 +124,7 @@ static int add_vcpu(struct source_env *env, struct fd_state *st,
 	if (r >= 0)
 		r = vm_insert_vcpu(vm, c);
 	if (r < 0) {
-		statsfd_close(c->stats);
+		close_stats(st, &c->stats);
 		free(c);
 		return r;
 	}
@@ -286,6 +288,14 @@ static void fd_drop_vcpu(struct source_env *env, struct host_vm *hv,
 	close_stats(st, &c->stats);
 }
 
+/* What the report says the host holds, for front ends and tests to compare. */
+static void fd_attach(struct source_env *env, struct kvmstats_scan_report *rep)
+{
+	struct fd_state *st = env->state[FROM_FD];
+
+	rep->fds_held = st ? st->held : 0;
+}
+
 static void fd_cleanup(struct source_env *env)
 {
 	struct fd_state *st = env->state[FROM_FD];
@@ -302,6 +312,7 @@ const struct source_ops source_fd = {
 	.serves = SOURCE_VM_STATS | SOURCE_VCPU_STATS,
 	.prepare = fd_prepare,
 	.listed = fd_listed,
+	.attach = fd_attach,
 	.sample = fd_sample,
 	.detach = fd_detach,
 	.drop_vm = fd_drop_vm,

@@ -66,6 +66,18 @@ static bool qmp_path_taken(const struct source_env *env, const char *path)
 	return false;
 }
 
+/* This interval has no QMP values for hv: its QMP holders say why. */
+static void mark_failed(struct host_vm *hv, int r)
+{
+	struct kvmstats_vm *vm = &hv->pub;
+
+	if (vm->vm_source == FROM_QMP)
+		vm->vm_stats->error = r;
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpus[i]->source == FROM_QMP)
+			vm->vcpus[i]->stats->error = r;
+}
+
 /* Asks each configured socket not yet tied to a VM whose it is. */
 static void qmp_attach(struct source_env *env, struct kvmstats_scan_report *rep)
 {
@@ -92,6 +104,16 @@ static void qmp_attach(struct source_env *env, struct kvmstats_scan_report *rep)
 			hv = vm_find_by_pid(env, qs->pid);
 			if (hv && (hv->pub.qmp_path = strdup(path)))
 				r = apply_qmp(env, hv, qs);
+			/*
+			 * Taken in part (-ENOMEM): untie the socket, so that
+			 * the next rescan takes the rest, rather than leave
+			 * the VM without stats until a sample comes.
+			 */
+			if (hv && r < 0) {
+				mark_failed(hv, r);
+				free(hv->pub.qmp_path);
+				hv->pub.qmp_path = NULL;
+			}
 			qmp_stats_free(qs);
 			if (r < 0 && rep->first_error == 0)
 				rep->first_error = r;
@@ -112,14 +134,8 @@ static void sample_vm(struct source_env *env, struct host_vm *hv)
 	if (r >= 0)
 		r = apply_qmp(env, hv, qs);
 	qmp_stats_free(qs);
-	if (r >= 0)
-		return;
-	/* Busy or gone: this interval has no QMP values for the VM. */
-	if (vm->vm_source == FROM_QMP)
-		vm->vm_stats->error = r;
-	for (size_t i = 0; i < vm->nvcpus; i++)
-		if (vm->vcpus[i]->source == FROM_QMP)
-			vm->vcpus[i]->stats->error = r;
+	if (r < 0)
+		mark_failed(hv, r);	/* busy or gone */
 }
 
 static int qmp_sample(struct source_env *env)

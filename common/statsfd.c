@@ -74,21 +74,26 @@ size_t statsfd_cache_schemas(const struct statsfd_cache *cache,
 }
 
 /*
- * Returns a reference to the cached schema equal to *schema, dropping
- * *schema, or adds *schema to the cache. Every vCPU of every VM on one
- * kernel has the same descriptors: hundreds of fds share one schema.
+ * Makes *schema the cache's: a cached schema equal to it replaces it
+ * (*schema is dropped, the cached one referenced), else it is added. Every
+ * vCPU of every VM on one kernel has the same descriptors: hundreds of fds
+ * share one schema. -ENOMEM: it could not be added (*schema unchanged).
+ * Never hand out a schema the cache does not hold: front ends key caches
+ * by schema pointer (the Netdata plugin's layouts, collectd's wanted[]),
+ * and one freed with its holder could have its address reused by another
+ * schema, which would then be taken for it.
  */
-static struct kvmstats_schema *cache_intern(struct statsfd_cache *c,
-					    struct kvmstats_schema *schema)
+static int cache_intern(struct statsfd_cache *c, struct kvmstats_schema **schema)
 {
 	size_t i;
 
 	if (!c)
-		return schema;
+		return 0;
 	for (i = 0; i < c->n; i++) {
-		if (schema_equal(c->schemas[i], schema)) {
-			schema_unref(schema);
-			return schema_ref(c->schemas[i]);
+		if (schema_equal(c->schemas[i], *schema)) {
+			schema_unref(*schema);
+			*schema = schema_ref(c->schemas[i]);
+			return 0;
 		}
 	}
 	if (c->n == c->cap) {
@@ -96,12 +101,12 @@ static struct kvmstats_schema *cache_intern(struct statsfd_cache *c,
 		void *p = reallocarray(c->schemas, cap, sizeof(*c->schemas));
 
 		if (!p)
-			return schema;	/* still correct, only not shared */
+			return -ENOMEM;
 		c->schemas = p;
 		c->cap = cap;
 	}
-	c->schemas[c->n++] = schema_ref(schema);
-	return schema;
+	c->schemas[c->n++] = schema_ref(*schema);
+	return 0;
 }
 
 static int alloc_samples(struct statsfd *s);
@@ -150,7 +155,9 @@ int statsfd_open(int fd, struct statsfd_cache *cache,
 	r = read_schema(fd, s->id, sizeof(s->id), &s->schema);
 	if (r < 0)
 		goto fail;
-	s->schema = cache_intern(cache, s->schema);
+	r = cache_intern(cache, &s->schema);
+	if (r < 0)
+		goto fail;
 	r = alloc_samples(s);
 	if (r < 0)
 		goto fail;
@@ -182,8 +189,10 @@ int statsfd_virtual(struct kvmstats_schema *schema, const char *id,
 		return -ENOMEM;
 	s->fd = -1;
 	snprintf(s->id, sizeof(s->id), "%s", id);
-	s->schema = cache_intern(cache, schema_ref(schema));
-	r = alloc_samples(s);
+	s->schema = schema_ref(schema);
+	r = cache_intern(cache, &s->schema);
+	if (r >= 0)
+		r = alloc_samples(s);
 	if (r < 0) {
 		statsfd_close(s);
 		return r;
