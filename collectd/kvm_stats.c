@@ -76,6 +76,7 @@ struct context {
 	c_complain_t complain_denied;
 	c_complain_t complain_error;
 	c_complain_t complain_nostats;
+	c_complain_t complain_nokvm;
 	struct scan_said news;	/* what scan_news() said last */
 };
 
@@ -407,6 +408,8 @@ static int kvm_stats_read(user_data_t *ud)
 	int r;
 
 	if (!ctx->host) {
+		int k = statsfd_supported();
+		bool nokvm = k == -ENOENT || k == -ENXIO || k == -ENODEV;
 		const struct kvmstats_hooks hooks = {
 			.want = want_vmm, .vm_added = on_vm_added,
 			.vm_removed = on_vm_removed,
@@ -417,8 +420,18 @@ static int kvm_stats_read(user_data_t *ud)
 			.libvirt_uri = ctx->libvirt_uri,
 			.debugfs = ctx->debugfs ? DEBUGFS_KVM : NULL,
 			.debugfs_every_ms = (unsigned)CDTIME_T_TO_MS(ctx->debugfs_interval),
-			.no_fds = statsfd_supported() == 0,
+			.no_fds = k == 0 || nokvm,
 		};
+
+		/*
+		 * Without /dev/kvm (a container, a host whose KVM does not
+		 * bind) only the QEMUs of QMPSocket or LibvirtURI can be read.
+		 */
+		if (nokvm && ctx->nqmp == 0 && !ctx->libvirt_uri) {
+			c_complain_once(LOG_ERR, &ctx->complain_nokvm, PLUGIN_NAME
+					" plugin: no /dev/kvm: KVM is not available on this host");
+			return -1;
+		}
 
 		/* Inside collectd: raise what is permitted, restore it exactly. */
 		r = host_new(NULL, true, &hooks, ctx, &ctx->host);
@@ -479,6 +492,7 @@ static struct context *context_new(void)
 	C_COMPLAIN_INIT(&ctx->complain_denied);
 	C_COMPLAIN_INIT(&ctx->complain_error);
 	C_COMPLAIN_INIT(&ctx->complain_nostats);
+	C_COMPLAIN_INIT(&ctx->complain_nokvm);
 	return ctx;
 }
 
@@ -675,10 +689,7 @@ static int kvm_stats_init(void)
 		WARNING(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
 			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later): reading debugfs only");
 	}
-	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
-		ERROR(PLUGIN_NAME " plugin: no /dev/kvm: KVM is not available on this host");
-		return -1;
-	}
+	/* No /dev/kvm is said at the first read: QMPSocket may still serve. */
 	if (priv_probe(&priv) == 0 && !priv.sys_ptrace)
 		WARNING(PLUGIN_NAME " plugin: %s without CAP_SYS_PTRACE: only VMs whose "
 			"VMM runs as collectd's user with no capability collectd lacks "
