@@ -147,10 +147,10 @@ struct builder {
 static struct chart *find_or_add_chart(struct builder *b, const char *key)
 {
 	struct layout *l = b->layout;
+	char id[sizeof(l->charts[0].key)];
 	struct chart *charts;
 
-	char id[sizeof(l->charts[0].key)];
-
+	/* A histogram's key is its stat's name: an id part like any other. */
 	chart_id_part(key, id, sizeof(id));
 	for (size_t i = 0; i < l->ncharts; i++)
 		if (strcmp(l->charts[i].key, id) == 0)
@@ -161,10 +161,9 @@ static struct chart *find_or_add_chart(struct builder *b, const char *key)
 	l->charts = charts;
 	charts = &l->charts[l->ncharts++];
 	memset(charts, 0, sizeof(*charts));
-	/* A histogram's key is its stat's name: an id part like any other. */
-	chart_id_part(key, charts->key, sizeof(charts->key));
+	memcpy(charts->key, id, sizeof(charts->key));
 	snprintf(charts->context, sizeof(charts->context), "kvm.%s.%s",
-		 b->vcpu_level ? "vcpu" : "vm", key);
+		 b->vcpu_level ? "vcpu" : "vm", id);
 	return charts;
 }
 

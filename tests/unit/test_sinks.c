@@ -152,6 +152,9 @@ static void test_charts_of_hostile_schema(void **state)
 		for (const char *p = l->charts[i].key; *p; p++)
 			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 				    *p == '_');
+		for (const char *p = l->charts[i].context; *p; p++)
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+				    *p == '_' || *p == '.');
 		chart_define(out, "kvm_evil", "vcpu1_", &l->charts[i], &cl, 1, false, NULL);
 		chart_update(out, "kvm_evil", "vcpu1_", &l->charts[i], sources, 0, NULL);
 	}
