@@ -104,7 +104,9 @@ int decode_meta_len(const struct kvm_stats_header *hdr, size_t *ret_len);
  * bytes of a stats file, or more). Enforces the invariants the kernel's
  * kvm_binary_stats_test.c checks; a descriptor whose type, unit or base is
  * unknown to this build is kept with known = false instead of failing the
- * others. The result has refs == 1; release it with schema_unref().
+ * others, and one whose name decode_name_valid() refuses is left out and
+ * counted in refused. The result has refs == 1; release it with
+ * schema_unref().
  * -EBADMSG: malformed. -EOVERFLOW: size arithmetic overflowed. -ENOMEM.
  */
 int decode_schema(const void *buf, size_t len,

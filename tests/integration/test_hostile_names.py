@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BUILD, FIXTURES, kvm_missing_reason, requires_root
-from daemons import collectd_missing_reason, daemon_factory
+from daemons import collectd_missing_reason, daemon_factory, wait_until
 from fakeproc import FakeProc
 
 KVMSTAT = str(BUILD / "kvmstat")
@@ -243,7 +243,12 @@ def test_collectd(peer, tmp_path):
     with daemon_factory(tmp_path) as daemons:
         cd = daemons.collectd(plugin_dir_extra=COLLECTD_PLUGIN, debian_plugins=(),
                               plugin_blocks=plugin, csv=True, env=peer.proc_root())
-        inst = f"kvm_stats-{peer.name}"
+        # Another VM of that name gets "_<pid>" (README, Identifiers).
+        base = Path(cd.data_dir) / cd.hostname
+        names = (f"kvm_stats-{peer.name}", f"kvm_stats-{peer.name}_{peer.pid}")
+        wait_until(lambda: any((base / n).is_dir() for n in names), 30,
+                   what=f"a csv directory for pid {peer.pid}")
+        inst = next(n for n in names if (base / n).is_dir())
         cd.wait_for_csv(inst, "derive-irq_exits", rows=2)
         cd.wait_for_csv(f"{inst}-vcpu1", "derive-halt_wait_hist-lt1ns", rows=2)
         root, data_dir = Path(cd.root), Path(cd.data_dir)
