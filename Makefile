@@ -89,7 +89,7 @@ $(O)/obj/collectd/%.o: collectd/%.c
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) $(COLLECTD_CFLAGS) -c $< -o $@
 
-$(COLLECTD_PLUGIN): $(O)/obj/collectd/kvm_stats.o $(LIB)
+$(COLLECTD_PLUGIN): $(O)/obj/collectd/kvm_stats.o $(O)/obj/collectd/ident.o $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared $^ -o $@ $(LIBS_CORE)
@@ -102,6 +102,8 @@ $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(UNIT_HELPERS) $(LIB)
 # The Netdata plugin's config module is tested on its own, with inih.
 $(O)/tests/unit/test_netdata_config: $(O)/obj/netdata/config.o
 $(O)/tests/unit/test_netdata_config: UNIT_LIBS := -linih
+# The sinks' escaping: Netdata's chart ids and fields, collectd's identifiers.
+$(O)/tests/unit/test_sinks: $(O)/obj/netdata/charts.o $(O)/obj/collectd/ident.o
 
 $(O)/tests/fixtures/%: $(O)/obj/tests/fixtures/%.o $(LIB)
 	@mkdir -p $(@D)

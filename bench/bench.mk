@@ -43,7 +43,8 @@ $(O)/obj/bench/collectd_timer.o: bench/collectd_timer.c
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) $(BENCH_COLLECTD_CFLAGS) -c $< -o $@
 
-$(BENCH_COLLECTD): $(O)/obj/bench/collectd/kvm_stats.o $(O)/obj/bench/collectd_timer.o $(LIB)
+$(BENCH_COLLECTD): $(O)/obj/bench/collectd/kvm_stats.o $(O)/obj/collectd/ident.o \
+		   $(O)/obj/bench/collectd_timer.o $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared $^ -o $@ $(LIBS_CORE)

@@ -392,11 +392,27 @@ static int column_desc(const struct column *c, const struct kvmstats_schema *s)
 	return c->kvmstat ? catalog_column_find(c->kvmstat, s) : schema_find(s, c->stat);
 }
 
+/*
+ * A column heading right-aligned in width: with -s it is a stat's name,
+ * printable ASCII only (the rest '?'), so no byte of it drives the terminal.
+ */
+static void print_heading(const char *s, int width)
+{
+	int n = (int)strlen(s);
+
+	for (; n < width; n++)
+		putchar(' ');
+	for (; *s; s++)
+		putchar((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s);
+}
+
 static void print_header(const struct table *t)
 {
 	printf("%7s %-16s %4s", "pid", "vm", "vcpu");
-	for (size_t i = 0; i < t->ncols; i++)
-		printf(" %*s", t->cols[i].width, t->cols[i].heading);
+	for (size_t i = 0; i < t->ncols; i++) {
+		putchar(' ');
+		print_heading(t->cols[i].heading, t->cols[i].width);
+	}
 	putchar('\n');
 }
 
@@ -516,6 +532,31 @@ static json_t *json_bounds(const struct kvmstats_desc *d)
 	return a;
 }
 
+/*
+ * obj[name] = v (stolen), name made valid UTF-8 first: jansson refuses
+ * (and drops) a key that is not, and json_dumpf() escapes the rest. Stat
+ * names are C identifiers by the time they get here (decode_name_valid());
+ * this keeps the output valid JSON even if one was not.
+ */
+static void json_set_stat(json_t *obj, const char *name, json_t *v)
+{
+	const char *p = name;
+	char *valid = NULL;
+	size_t n;
+
+	while (*p && (n = name_utf8_len(p)) > 0)
+		p += n;
+	if (*p) {
+		valid = name_utf8_repair(name);
+		if (!valid) {
+			json_decref(v);
+			return;
+		}
+	}
+	json_object_set_new(obj, valid ? valid : name, v);
+	free(valid);
+}
+
 static json_t *json_stats(const struct options *o, const struct statsfd *s)
 {
 	json_t *obj = json_object();
@@ -535,7 +576,7 @@ static json_t *json_stats(const struct options *o, const struct statsfd *s)
 		if (st && d->known && (d->type == KVM_STATS_TYPE_LINEAR_HIST ||
 				       d->type == KVM_STATS_TYPE_LOG_HIST))
 			json_object_set_new(st, "bucket_upper_bounds", json_bounds(d));
-		json_object_set_new(obj, d->name, st);
+		json_set_stat(obj, d->name, st);
 	}
 	return obj;
 }
@@ -566,8 +607,8 @@ static json_t *json_totals(const struct options *o, const struct kvmstats_vm *vm
 	n = host_vcpu_totals(vm, schema, v);
 	for (uint32_t i = 0; i < schema->num_desc; i++)
 		if (filter_match(o->stat_filter, schema->desc[i].name) == 1)
-			json_object_set_new(stats, schema->desc[i].name,
-					    json_values(v, &schema->desc[i]));
+			json_set_stat(stats, schema->desc[i].name,
+				      json_values(v, &schema->desc[i]));
 	free(v);
 	return json_pack("{s:i, s:o}", "vcpus", n, "stats", stats);
 }

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "ident.h"
 #include "kvmstats.h"
 
 #define PLUGIN_NAME "kvm_stats"
@@ -75,6 +76,7 @@ struct context {
 	c_complain_t complain_denied;
 	c_complain_t complain_error;
 	c_complain_t complain_nostats;
+	c_complain_t complain_nokvm;
 	struct scan_said news;	/* what scan_news() said last */
 };
 
@@ -86,48 +88,6 @@ struct plugin_vm {
 };
 
 /* ----------------------------------------------------------------- names */
-
-/*
- * VM names are anybody's bytes. They become part of collectd identifiers
- * (host/plugin-plugin_instance/type-type_instance), of file paths (csv and
- * rrdtool: DataDir/host/plugin-plugin_instance/type-type_instance) and of
- * collectd's text protocols (unixsock, exec: an unquoted identifier ends at
- * whitespace, '"' opens a quoted one). As collectd's virt plugin does with
- * domain names, a name is kept as it is but for what breaks one of those,
- * which becomes '_', one per character:
- *  - '/', the separator of identifiers and paths;
- *  - a leading '.', and a '.' after a '.': no ".", ".." or hidden file;
- *  - control characters (C0, DEL, C1) and space: NUL-free but not
- *    printable, and whitespace splits a text protocol's line;
- *  - '"', which would open a quoted field;
- *  - each byte that starts no valid UTF-8 character.
- * '-' stays: collectd splits plugin from plugin_instance and type from
- * type_instance at the FIRST '-', and the plugin name has none. A character
- * is never cut: the result is valid UTF-8 and fits in size.
- */
-static void safe_name(const char *s, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (*s) {
-		unsigned char c = (unsigned char)*s;
-		size_t len = name_utf8_len(s);
-		bool bad = len == 0 || c < 0x20 || c == 0x7f || c == ' ' || c == '"' ||
-			   c == '/' || (c == '.' && (n == 0 || buf[n - 1] == '.')) ||
-			   (c == 0xc2 && (unsigned char)s[1] < 0xa0);	/* C1 */
-		size_t out = bad ? 1 : len;
-
-		if (n + out >= size)
-			break;
-		if (bad)
-			buf[n] = '_';
-		else
-			memcpy(buf + n, s, len);
-		n += out;
-		s += len > 0 ? len : 1;
-	}
-	buf[n] = '\0';
-}
 
 /*
  * With the VM in plugin_instance, vCPU N of VM "a" is "a-vcpuN": a VM
@@ -166,7 +126,7 @@ static void on_vm_added(struct kvmstats_vm *vm, void *arg)
 
 	if (!pv)
 		return;	/* read_vm() skips a VM without state */
-	safe_name(vm->name, name, sizeof(name));
+	ident_safe_name(vm->name, name, sizeof(name));
 	if (vm->name_source != DISCOVER_NAME_NONE && name[0] && !instance_taken(ctx, name))
 		sstrncpy(pv->instance, name, sizeof(pv->instance));
 	else
@@ -201,7 +161,11 @@ static void dispatch(struct target *t, const char *type, const char *type_instan
 	t->vl.values = &value;
 	t->vl.values_len = 1;
 	sstrncpy(t->vl.type, type, sizeof(t->vl.type));
-	sstrncpy(t->vl.type_instance, type_instance, sizeof(t->vl.type_instance));
+	/*
+	 * Stat names are checked where their schema is built (C identifiers
+	 * only); made safe here too, so one missed check is no file name.
+	 */
+	ident_safe_name(type_instance, t->vl.type_instance, sizeof(t->vl.type_instance));
 	plugin_dispatch_values(&t->vl);
 }
 
@@ -444,6 +408,8 @@ static int kvm_stats_read(user_data_t *ud)
 	int r;
 
 	if (!ctx->host) {
+		int k = statsfd_supported();
+		bool nokvm = k == -ENOENT || k == -ENXIO || k == -ENODEV;
 		const struct kvmstats_hooks hooks = {
 			.want = want_vmm, .vm_added = on_vm_added,
 			.vm_removed = on_vm_removed,
@@ -454,8 +420,18 @@ static int kvm_stats_read(user_data_t *ud)
 			.libvirt_uri = ctx->libvirt_uri,
 			.debugfs = ctx->debugfs ? DEBUGFS_KVM : NULL,
 			.debugfs_every_ms = (unsigned)CDTIME_T_TO_MS(ctx->debugfs_interval),
-			.no_fds = statsfd_supported() == 0,
+			.no_fds = k == 0 || nokvm,
 		};
+
+		/*
+		 * Without /dev/kvm (a container, a host whose KVM does not
+		 * bind) only the QEMUs of QMPSocket or LibvirtURI can be read.
+		 */
+		if (nokvm && ctx->nqmp == 0 && !ctx->libvirt_uri) {
+			c_complain_once(LOG_ERR, &ctx->complain_nokvm, PLUGIN_NAME
+					" plugin: no /dev/kvm: KVM is not available on this host");
+			return -1;
+		}
 
 		/* Inside collectd: raise what is permitted, restore it exactly. */
 		r = host_new(NULL, true, &hooks, ctx, &ctx->host);
@@ -516,6 +492,7 @@ static struct context *context_new(void)
 	C_COMPLAIN_INIT(&ctx->complain_denied);
 	C_COMPLAIN_INIT(&ctx->complain_error);
 	C_COMPLAIN_INIT(&ctx->complain_nostats);
+	C_COMPLAIN_INIT(&ctx->complain_nokvm);
 	return ctx;
 }
 
@@ -790,10 +767,7 @@ static int kvm_stats_init(void)
 		WARNING(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
 			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later): reading debugfs only");
 	}
-	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
-		ERROR(PLUGIN_NAME " plugin: no /dev/kvm: KVM is not available on this host");
-		return -1;
-	}
+	/* No /dev/kvm is said at the first read: QMPSocket may still serve. */
 	if (priv_probe(&priv) == 0 && !priv.sys_ptrace)
 		WARNING(PLUGIN_NAME " plugin: %s without CAP_SYS_PTRACE: only VMs whose "
 			"VMM runs as collectd's user with no capability collectd lacks "

@@ -65,6 +65,7 @@ struct pending_list {
 	struct pending *items;
 	size_t n;
 	size_t cap;
+	struct kvmstats_refused refused;	/* file names no stat can have */
 };
 
 /* 1 and the numbers when name is "<pid>-<fd>", 0 when not. */
@@ -357,6 +358,7 @@ static int build_schema(struct pending_list *l,
 	if (!s)
 		return -ENOMEM;
 	s->refs = 1;
+	s->refused = l->refused;
 	s->num_desc = (uint32_t)l->n;
 	s->data_offset = 0;
 	s->data_len = (uint32_t)data_len;
@@ -385,7 +387,8 @@ static int build_schema(struct pending_list *l,
 
 /*
  * Lists the regular files of the VM directory dirfd into l, typed and with
- * one trial read each. Adds the files lockdown refuses to *denied.
+ * one trial read each. Adds the files lockdown refuses to *denied, and
+ * those whose name is no stat's (decode_name_valid()) to l->refused.
  * -ENOENT: the directory is being removed (KVM never removes one file
  * alone; a file of a VM being destroyed fails to open with ENOENT).
  */
@@ -424,6 +427,15 @@ static int list_stats(int dirfd, const struct kvmstats_schema *const *known,
 		/* vcpuN/ holds no counters; symlinks are not followed. */
 		if (!S_ISREG(st.st_mode))
 			continue;
+		/*
+		 * The kernel names its files after its stats (C identifiers); a
+		 * file named otherwise is not KVM's, and its name would reach
+		 * chart ids and file paths: left out, counted, never read.
+		 */
+		if (!decode_name_valid(e->d_name)) {
+			decode_name_refuse(&l->refused, e->d_name);
+			continue;
+		}
 		if (skip && skip(e->d_name, ctx))
 			continue;
 		if (!classify(e->d_name, st.st_mode, known, nknown, &d))

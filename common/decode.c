@@ -12,6 +12,7 @@
  * for overflow.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +193,30 @@ static int parse_desc(const uint8_t *p, uint32_t name_size,
 	return 0;
 }
 
+int decode_name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if (!name)
+		return 0;
+	for (const char *p = name; *p; p++, n++) {
+		char c = *p;
+
+		if (n == DECODE_NAME_MAX)
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		      (n > 0 && c >= '0' && c <= '9')))
+			return 0;
+	}
+	return n > 0;
+}
+
+void decode_name_refuse(struct kvmstats_refused *r, const char *name)
+{
+	if (r->count++ == 0)
+		snprintf(r->first, sizeof(r->first), "%s", name ? name : "");
+}
+
 /* Whether [a, a + alen) and [b, b + blen) are disjoint. */
 static bool disjoint(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -231,7 +256,6 @@ int decode_schema(const void *buf, size_t len,
 	if (!s)
 		return -ENOMEM;
 	s->refs = 1;
-	s->num_desc = h.num_desc;
 	s->data_offset = h.data_offset;
 	s->desc = calloc(h.num_desc, sizeof(*s->desc));
 	if (!s->desc) {
@@ -239,17 +263,30 @@ int decode_schema(const void *buf, size_t len,
 		goto fail;
 	}
 
+	/*
+	 * Every descriptor is checked; one whose name is no C identifier
+	 * (the kernel's never is) is then left out and counted, not the fd.
+	 * Until the names are copied, desc[].name points into buf.
+	 */
 	for (uint32_t i = 0; i < h.num_desc; i++) {
 		const uint8_t *p = bytes + h.desc_offset + (size_t)i * stride;
+		const char *name = (const char *)p + DESC_FIXED_SIZE;
+		struct kvmstats_desc *d = &s->desc[s->num_desc];
 		size_t n;
 		uint64_t end;
 
-		r = parse_desc(p, h.name_size, &s->desc[i], &n, &end);
+		r = parse_desc(p, h.name_size, d, &n, &end);
 		if (r < 0)
 			goto fail;
-		names_len += n + 1;
 		if (end > data_len)
 			data_len = end;
+		if (!decode_name_valid(name)) {
+			decode_name_refuse(&s->refused, name);
+			continue;
+		}
+		d->name = name;
+		names_len += n + 1;
+		s->num_desc++;
 	}
 	/* At least one u64 per stat, and inside what a u32 offset can reach. */
 	if (data_len < (uint64_t)h.num_desc * sizeof(uint64_t)) {
@@ -269,15 +306,14 @@ int decode_schema(const void *buf, size_t len,
 	s->num_values = s->data_len / sizeof(uint64_t);
 
 	/* One block for every name, so a schema is three allocations. */
-	s->names = malloc(names_len);
+	s->names = malloc(names_len ? names_len : 1);
 	if (!s->names) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	names = s->names;
-	for (uint32_t i = 0; i < h.num_desc; i++) {
-		const char *src = (const char *)bytes + h.desc_offset +
-				  (size_t)i * stride + DESC_FIXED_SIZE;
+	for (uint32_t i = 0; i < s->num_desc; i++) {
+		const char *src = s->desc[i].name;	/* in buf */
 		size_t n = strlen(src) + 1;	/* terminated: checked above */
 
 		memcpy(names, src, n);
@@ -296,7 +332,7 @@ int schema_equal(const struct kvmstats_schema *a,
 		 const struct kvmstats_schema *b)
 {
 	if (a->num_desc != b->num_desc || a->data_offset != b->data_offset ||
-	    a->data_len != b->data_len)
+	    a->data_len != b->data_len || a->refused.count != b->refused.count)
 		return 0;
 	for (uint32_t i = 0; i < a->num_desc; i++) {
 		const struct kvmstats_desc *x = &a->desc[i], *y = &b->desc[i];

@@ -43,6 +43,20 @@ struct kvmstats_desc {
 	bool known;
 };
 
+/*
+ * Longest stat name taken (decode_name_valid()). The kernel's are at most
+ * 47 characters (KVM_STATS_NAME_SIZE is 48 with the NUL); the rest is room
+ * for a longer name in a future kernel.
+ */
+#define DECODE_NAME_MAX 64
+
+/* The names a source gave that decode_name_valid() refused. */
+struct kvmstats_refused {
+	unsigned count;
+	/* The first of them, raw bytes cut to fit: escape it to show it. */
+	char first[DECODE_NAME_MAX + 1];
+};
+
 /* What the descriptors of one stats fd say. Shared by fds with equal blocks. */
 struct kvmstats_schema {
 	uint32_t num_desc;
@@ -52,7 +66,23 @@ struct kvmstats_schema {
 	struct kvmstats_desc *desc;
 	char *names;		/* storage behind desc[].name */
 	unsigned refs;		/* schema_unref() frees at 0 */
+	/* Stats whose name was refused: left out of desc[], counted here. */
+	struct kvmstats_refused refused;
 };
+
+/*
+ * Whether name can name a stat: 1 yes, 0 no. The rule is what the kernel
+ * itself can name one (its STATS_DESC macros make the name of a struct
+ * field's): a C identifier, [A-Za-z_][A-Za-z0-9_]*, of 1 to
+ * DECODE_NAME_MAX characters. Every source's names pass it where their
+ * schema is built (decode_schema(), QMP, libvirt, debugfs): a stat named
+ * otherwise is left out and counted (decode_name_refuse()), so no front
+ * end ever sees a newline, a quote or a "/" in a stat name.
+ */
+int decode_name_valid(const char *name);
+
+/* Counts name as refused in r, keeping the first name refused. */
+void decode_name_refuse(struct kvmstats_refused *r, const char *name);
 
 /*
  * Copies the header out of buf and checks what can be checked of it alone:
@@ -74,7 +104,9 @@ int decode_meta_len(const struct kvm_stats_header *hdr, size_t *ret_len);
  * bytes of a stats file, or more). Enforces the invariants the kernel's
  * kvm_binary_stats_test.c checks; a descriptor whose type, unit or base is
  * unknown to this build is kept with known = false instead of failing the
- * others. The result has refs == 1; release it with schema_unref().
+ * others, and one whose name decode_name_valid() refuses is left out and
+ * counted in refused. The result has refs == 1; release it with
+ * schema_unref().
  * -EBADMSG: malformed. -EOVERFLOW: size arithmetic overflowed. -ENOMEM.
  */
 int decode_schema(const void *buf, size_t len,
@@ -455,7 +487,9 @@ int debugfs_scan(const char *root, int (*cb)(pid_t pid, int vm_fd, void *ctx),
  * the file mode (0444: instant) and the name (max_*: peak, *_ns: seconds
  * with exponent -9). Histogram files (bucket 0 only) are left out, and so
  * is every name skip() says another source serves. Files the kernel
- * refuses (lockdown: EPERM) are left out and counted in *ret_denied.
+ * refuses (lockdown: EPERM) are left out and counted in *ret_denied, files
+ * whose name no stat can have (decode_name_valid()) in the schema's
+ * refused.
  * -ENOENT: no such directory.
  */
 int debugfs_open(const char *root, pid_t pid, int vm_fd,
@@ -593,6 +627,11 @@ struct kvmstats_vm {
 	struct kvmstats_vcpu **vcpus;
 	int pidfd;
 	void *user;		/* front end's per-VM state */
+	/*
+	 * scan_news()'s: the sources (1 << enum kvmstats_source) whose
+	 * refused stat names (kvmstats_schema.refused) were said for this VM.
+	 */
+	unsigned names_said;
 };
 
 /* Front-end hooks; any may be NULL. ctx is the one given to host_new(). */
@@ -663,8 +702,10 @@ struct scan_said {
  * Calls say() with each line worth saying about a rescan that returned r
  * (and, when r >= 0, filled rep): a failed rescan, processes skipped for an
  * error, stats fds a VMM holds that could not be taken. Each state is said
- * once, and again only when it changes or clears. The line has no prefix
- * and no newline.
+ * once, and again only when it changes or clears. Then, once per VM and
+ * source, the stat names that source gave which were left out (not C
+ * identifiers, decode_name_valid()), with the first of them escaped. The
+ * line has no prefix and no newline.
  */
 void scan_news(struct scan_said *said, int r,
 	       const struct kvmstats_scan_report *rep, struct kvmstats_host *host,

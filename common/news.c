@@ -13,6 +13,9 @@
 
 #include "kvmstats.h"
 
+/* One per enum kvmstats_source value. */
+#define SOURCE_NAMES_SLOTS (FROM_LIBVIRT + 1)
+
 static void say_unread(const struct kvmstats_scan_report *rep,
 		       struct kvmstats_host *host,
 		       void (*say)(const char *line, void *ctx), void *ctx)
@@ -38,6 +41,90 @@ static void say_unread(const struct kvmstats_scan_report *rep,
 			 rep->fds_unread);
 	}
 	say(line, ctx);
+}
+
+/*
+ * s as a C string literal's inside, at most max bytes of s: printable
+ * ASCII as it is but '"' and '\\', the rest as \n, \t, \r or \xNN. Never a
+ * control byte or a non-ASCII one, so a log line holds it safely.
+ */
+static void escape(const char *s, size_t max, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e[8];
+
+		if (c == '"' || c == '\\')
+			snprintf(e, sizeof(e), "\\%c", c);
+		else if (c == '\n')
+			snprintf(e, sizeof(e), "\\n");
+		else if (c == '\t')
+			snprintf(e, sizeof(e), "\\t");
+		else if (c == '\r')
+			snprintf(e, sizeof(e), "\\r");
+		else if (c < 0x20 || c >= 0x7f)
+			snprintf(e, sizeof(e), "\\x%02x", c);
+		else
+			snprintf(e, sizeof(e), "%c", c);
+		if (n + strlen(e) >= size)
+			break;
+		memcpy(buf + n, e, strlen(e));
+		n += strlen(e);
+	}
+	buf[n] = '\0';
+}
+
+/* Adds what schema left out to the count and first name of its source. */
+static void add_refused(struct kvmstats_refused *to, const struct statsfd *s)
+{
+	const struct kvmstats_refused *r;
+
+	if (!s || !s->schema || s->schema->refused.count == 0)
+		return;
+	r = &s->schema->refused;
+	if (to->count == 0)
+		memcpy(to->first, r->first, sizeof(to->first));
+	to->count += r->count;
+}
+
+/*
+ * Once per VM and source: the stat names that source gave which were left
+ * out. A schema shared by several vCPUs is counted once.
+ */
+static void say_names(struct kvmstats_vm *vm,
+		      void (*say)(const char *line, void *ctx), void *ctx)
+{
+	struct kvmstats_refused by[SOURCE_NAMES_SLOTS] = { 0 };
+	char name[72], first[4 * DECODE_NAME_MAX + 1], line[512];
+
+	if (vm->vm_source < SOURCE_NAMES_SLOTS)
+		add_refused(&by[vm->vm_source], vm->vm_stats);
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		const struct kvmstats_vcpu *c = vm->vcpus[i];
+		bool seen = false;
+
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = vm->vcpus[j]->stats && c->stats &&
+			       vm->vcpus[j]->stats->schema == c->stats->schema;
+		if (!seen && c->source < SOURCE_NAMES_SLOTS)
+			add_refused(&by[c->source], c->stats);
+	}
+	for (unsigned src = 0; src < SOURCE_NAMES_SLOTS; src++) {
+		if (by[src].count == 0 || (vm->names_said & (1u << src)))
+			continue;
+		vm->names_said |= 1u << src;
+		escape(vm->name ? vm->name : "?", 64, name, sizeof(name));
+		escape(by[src].first, DECODE_NAME_MAX, first, sizeof(first));
+		snprintf(line, sizeof(line),
+			 "VM %s (pid %d): %u stat name%s from %s left out: not C "
+			 "identifiers of at most %d characters (first: \"%s\")",
+			 name, (int)vm->pid, by[src].count, by[src].count == 1 ? "" : "s",
+			 host_source_name((enum kvmstats_source)src), DECODE_NAME_MAX,
+			 first);
+		say(line, ctx);
+	}
 }
 
 void scan_news(struct scan_said *said, int r,
@@ -93,6 +180,9 @@ void scan_news(struct scan_said *said, int r,
 			say(line, ctx);
 		said->libvirt_error = rep->libvirt_error;
 	}
+
+	for (size_t i = 0; i < host_nvms(host); i++)
+		say_names(host_vm(host, i), say, ctx);
 
 	said->unread_vms = rep->vms_unread;
 	said->unread_fds = rep->fds_unread;

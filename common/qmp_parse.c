@@ -96,8 +96,9 @@ static int desc_from_json(const json_t *o, struct kvmstats_desc *d)
 	uint32_t t, u = KVM_STATS_UNIT_NONE;
 	bool known = true;
 
-	if (!json_is_string(name) || json_string_length(name) == 0 ||
-	    !json_is_string(type) || (unit && !json_is_string(unit)))
+	/* The name is checked by the caller (decode_name_valid()). */
+	if (!json_is_string(name) || !json_is_string(type) ||
+	    (unit && !json_is_string(unit)))
 		return -EBADMSG;
 	/* jansson refuses \u0000 in strings (no JSON_ALLOW_NUL): C strings. */
 	if (qmp_get_int(json_object_get(o, "exponent"), INT16_MIN, INT16_MAX,
@@ -201,7 +202,11 @@ static int schema_layout(struct kvmstats_schema *s)
 
 /*
  * The "stats" list of one StatsSchema -> a schema with refs == 1, every stat
- * one value until a stats answer says otherwise. An empty list gives NULL.
+ * one value until a stats answer says otherwise. A stat whose name is no C
+ * identifier (decode_name_valid()) is left out and counted in refused: a
+ * peer's names end up in chart ids and file names. Values of names left out
+ * are then skipped as those of any stat the schema lacks. An empty list,
+ * or one whose every name was left out, gives NULL.
  */
 static int schema_from_json(const json_t *stats,
 			    struct kvmstats_schema **ret_schema)
@@ -222,7 +227,6 @@ static int schema_from_json(const json_t *stats,
 	if (!s)
 		return -ENOMEM;
 	s->refs = 1;
-	s->num_desc = (uint32_t)n;
 	s->desc = calloc(n, sizeof(*s->desc));
 	if (!s->desc) {
 		r = -ENOMEM;
@@ -230,15 +234,26 @@ static int schema_from_json(const json_t *stats,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const json_t *o = json_array_get(stats, i);
+		const char *name = qmp_get_string(o, "name");
 
-		if (!json_is_object(o)) {
+		if (!json_is_object(o) || !name) {
 			r = -EBADMSG;
 			goto fail;
 		}
-		r = desc_from_json(o, &s->desc[i]);
+		if (!decode_name_valid(name)) {
+			decode_name_refuse(&s->refused, name);
+			continue;
+		}
+		r = desc_from_json(o, &s->desc[s->num_desc]);
 		if (r < 0)
 			goto fail;
-		names_len += strlen(s->desc[i].name) + 1;
+		names_len += strlen(s->desc[s->num_desc].name) + 1;
+		s->num_desc++;
+	}
+	if (s->num_desc == 0) {
+		schema_unref(s);
+		*ret_schema = NULL;
+		return 0;
 	}
 	r = index_build(s, &idx);	/* names are unique per target */
 	if (r < 0)
@@ -255,7 +270,7 @@ static int schema_from_json(const json_t *stats,
 		goto fail;
 	}
 	p = s->names;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < s->num_desc; i++) {
 		size_t len = strlen(s->desc[i].name) + 1;
 
 		memcpy(p, s->desc[i].name, len);

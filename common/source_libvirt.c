@@ -43,6 +43,7 @@
 #include <libvirt/virterror.h>
 
 #include "source.h"
+#include "source_libvirt.h"
 
 #define BACKOFF_MIN_US 1000000ULL
 #define BACKOFF_MAX_US 16000000ULL
@@ -60,30 +61,6 @@ struct lv_api {
 	char *(*metadata)(virDomainPtr dom, int type, const char *uri, unsigned int flags);
 	void (*set_error_func)(void *ctx, virErrorFunc handler);
 	virErrorPtr (*last_error)(void);
-};
-
-/* One stat of one target as libvirt gave it. */
-struct lv_value {
-	char *name;
-	char kind;		/* 's'um, 'c'ur, 'm'ax */
-	bool boolean;
-	uint64_t value;
-};
-
-struct lv_target {
-	struct lv_value *v;
-	size_t n, cap;
-};
-
-/* One domain of one answer. */
-struct lv_domain {
-	char uuid[VIR_UUID_STRING_BUFLEN];
-	char *name;
-	struct kvmstats_label labels[4];	/* title, nova_name, nova_flavor, nova_project */
-	size_t nlabels;
-	struct lv_target vm;
-	struct lv_target *vcpu;	/* by vCPU index */
-	size_t nvcpus;
 };
 
 struct lv_answer {
@@ -170,24 +147,26 @@ static void answer_free(struct lv_answer *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->ndom; i++) {
-		struct lv_domain *d = &a->dom[i];
-
-		free(d->name);
-		for (size_t k = 0; k < d->nlabels; k++)
-			free((char *)d->labels[k].value);
-		for (size_t k = 0; k < d->vm.n; k++)
-			free(d->vm.v[k].name);
-		free(d->vm.v);
-		for (size_t j = 0; j < d->nvcpus; j++) {
-			for (size_t k = 0; k < d->vcpu[j].n; k++)
-				free(d->vcpu[j].v[k].name);
-			free(d->vcpu[j].v);
-		}
-		free(d->vcpu);
-	}
+	for (size_t i = 0; i < a->ndom; i++)
+		libvirt_domain_done(&a->dom[i]);
 	free(a->dom);
 	free(a);
+}
+
+void libvirt_domain_done(struct lv_domain *d)
+{
+	free(d->name);
+	for (size_t k = 0; k < d->nlabels; k++)
+		free((char *)d->labels[k].value);
+	for (size_t k = 0; k < d->vm.n; k++)
+		free(d->vm.v[k].name);
+	free(d->vm.v);
+	for (size_t j = 0; j < d->nvcpus; j++) {
+		for (size_t k = 0; k < d->vcpu[j].n; k++)
+			free(d->vcpu[j].v[k].name);
+		free(d->vcpu[j].v);
+	}
+	free(d->vcpu);
 }
 
 static void shared_unref(struct lv_shared *sh)
@@ -238,7 +217,7 @@ static int target_add(struct lv_target *t, const char *name, size_t len, char ki
 }
 
 /* "vm.<stat>.<sum|cur|max>" or "vcpu.<N>.<stat>.<sum|cur>"; others are not KVM's. */
-static int take_param(struct lv_domain *d, const virTypedParameter *p)
+int libvirt_take_param(struct lv_domain *d, const virTypedParameter *p)
 {
 	const char *field = p->field, *stat, *dot;
 	struct lv_target *t;
@@ -578,7 +557,7 @@ static struct lv_answer *ask(struct lv_shared *sh, uint64_t gen)
 			continue;
 		d->name = strdup(name);
 		for (int k = 0; d->name && r >= 0 && k < recs[i]->nparams; k++)
-			r = take_param(d, &recs[i]->params[k]);
+			r = libvirt_take_param(d, &recs[i]->params[k]);
 		if (!d->name || r < 0) {
 			a->error = -ENOMEM;
 			a->ndom++;
@@ -709,10 +688,11 @@ static void libvirt_prepare(struct source_env *env, struct kvmstats_scan_report 
 }
 
 /* What the held fds say of a stat called name (the kernel's typing), or NULL. */
-static const struct kvmstats_desc *known_desc(const struct source_env *env, const char *name)
+static const struct kvmstats_desc *known_desc(const struct statsfd_cache *cache,
+					     const char *name)
 {
 	const struct kvmstats_schema *const *known;
-	size_t n = statsfd_cache_schemas(env->cache, &known);
+	size_t n = statsfd_cache_schemas(cache, &known);
 
 	for (size_t i = 0; i < n; i++) {
 		int d = schema_find(known[i], name);
@@ -729,41 +709,55 @@ static int value_cmp(const void *a, const void *b)
 }
 
 /*
- * The schema of one target (its stats sorted by name, one slot each) and
- * its values in *ret_values (the caller frees both). skip: a vCPU's stats
- * a better source serves (NULL: none).
+ * Names are checked here, where the schema is built: libvirt passes on
+ * what QEMU's query-stats says, and a peer's names end up in chart ids and
+ * file names.
  */
-static int target_schema(const struct source_env *env, struct lv_target *t,
-			 struct kvmstats_schema **ret_schema, uint64_t **ret_values)
+int libvirt_target_schema(const struct statsfd_cache *cache, struct lv_target *t,
+			  struct kvmstats_schema **ret_schema, uint64_t **ret_values)
 {
+	struct kvmstats_refused refused = { 0 };
 	struct kvmstats_schema *s;
-	size_t names_len = 0;
+	size_t names_len = 0, n = 0;
 	uint64_t *values;
 	char *p;
 
 	if (t->n == 0)
 		return -ENOENT;
 	qsort(t->v, t->n, sizeof(*t->v), value_cmp);
-	for (size_t i = 0; i < t->n; i++)
-		names_len += strlen(t->v[i].name) + 1;
+	for (size_t i = 0; i < t->n; i++) {
+		if (decode_name_valid(t->v[i].name)) {
+			names_len += strlen(t->v[i].name) + 1;
+			n++;
+		} else {
+			decode_name_refuse(&refused, t->v[i].name);
+		}
+	}
+	if (n == 0)
+		return -ENOENT;
 	s = calloc(1, sizeof(*s));
-	values = calloc(t->n, sizeof(*values));
+	values = calloc(n, sizeof(*values));
 	if (!s || !values)
 		goto nomem;
 	s->refs = 1;
-	s->num_desc = s->num_values = (uint32_t)t->n;
-	s->data_len = (uint32_t)(t->n * sizeof(uint64_t));
-	s->desc = calloc(t->n, sizeof(*s->desc));
+	s->refused = refused;
+	s->num_desc = s->num_values = (uint32_t)n;
+	s->data_len = (uint32_t)(n * sizeof(uint64_t));
+	s->desc = calloc(n, sizeof(*s->desc));
 	s->names = malloc(names_len);
 	if (!s->desc || !s->names)
 		goto nomem;
 	p = s->names;
-	for (size_t i = 0; i < t->n; i++) {
-		const struct lv_value *v = &t->v[i];
-		const struct kvmstats_desc *k = known_desc(env, v->name);
+	for (size_t j = 0, i = 0; j < t->n; j++) {
+		const struct lv_value *v = &t->v[j];
+		const struct kvmstats_desc *k;
 		struct kvmstats_desc *d = &s->desc[i];
-		size_t len = strlen(v->name) + 1;
+		size_t len;
 
+		if (!decode_name_valid(v->name))
+			continue;
+		k = known_desc(cache, v->name);
+		len = strlen(v->name) + 1;
 		memcpy(p, v->name, len);
 		*d = (struct kvmstats_desc){ .name = p, .size = 1, .index = (uint32_t)i,
 					     .known = true };
@@ -787,7 +781,7 @@ static int target_schema(const struct source_env *env, struct lv_target *t,
 			}
 		}
 		d->flags = d->type | d->unit | d->base;
-		values[i] = v->value;
+		values[i++] = v->value;
 	}
 	*ret_schema = s;
 	*ret_values = values;
@@ -869,7 +863,7 @@ static int push(struct source_env *env, struct host_vm *hv, struct kvmstats_vcpu
 	uint64_t *values;
 	int r;
 
-	r = target_schema(env, t, &s, &values);
+	r = libvirt_target_schema(env->cache, t, &s, &values);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	if (!mine || !schema_equal((*holder)->schema, s)) {
@@ -919,7 +913,7 @@ static int apply(struct source_env *env, struct host_vm *hv, struct lv_domain *d
 		if (c && c->source != FROM_LIBVIRT && !source_may_take_vcpu(c, &source_libvirt))
 			continue;	/* a better source has it */
 		if (!c) {
-			r = target_schema(env, &d->vcpu[i], &s, &values);
+			r = libvirt_target_schema(env->cache, &d->vcpu[i], &s, &values);
 			if (r == -ENOENT) {
 				r = 0;
 				continue;

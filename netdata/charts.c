@@ -133,10 +133,13 @@ struct builder {
 static struct chart *find_or_add_chart(struct builder *b, const char *key)
 {
 	struct layout *l = b->layout;
+	char id[sizeof(l->charts[0].key)];
 	struct chart *charts;
 
+	/* A histogram's key is its stat's name: an id part like any other. */
+	chart_id_part(key, id, sizeof(id));
 	for (size_t i = 0; i < l->ncharts; i++)
-		if (strcmp(l->charts[i].key, key) == 0)
+		if (strcmp(l->charts[i].key, id) == 0)
 			return &l->charts[i];
 	charts = reallocarray(l->charts, l->ncharts + 1, sizeof(*charts));
 	if (!charts)
@@ -144,9 +147,9 @@ static struct chart *find_or_add_chart(struct builder *b, const char *key)
 	l->charts = charts;
 	charts = &l->charts[l->ncharts++];
 	memset(charts, 0, sizeof(*charts));
-	snprintf(charts->key, sizeof(charts->key), "%s", key);
+	memcpy(charts->key, id, sizeof(charts->key));
 	snprintf(charts->context, sizeof(charts->context), "kvm.%s.%s",
-		 b->vcpu_level ? "vcpu" : "vm", key);
+		 b->vcpu_level ? "vcpu" : "vm", id);
 	return charts;
 }
 
@@ -365,9 +368,18 @@ void chart_quote(FILE *out, const char *s)
 
 static void label(FILE *out, const char *name, const char *value)
 {
-	fprintf(out, "CLABEL '%s' ", name);
+	fputs("CLABEL ", out);
+	chart_quote(out, name);
+	fputc(' ', out);
 	chart_quote(out, value);
 	fputs(" 1\n", out);	/* 1: the label was set automatically */
+}
+
+/* " word": one more quoted field of a protocol line. */
+static void field(FILE *out, const char *s)
+{
+	fputc(' ', out);
+	chart_quote(out, s);
 }
 
 void chart_define(FILE *out, const char *type_id, const char *prefix,
@@ -377,11 +389,20 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
 	const struct kvmstats_vm *vm = labels->vm;
 	char num[32];
 
-	fprintf(out, "CHART %s.%s%s '' ", type_id, prefix, c->key);
-	chart_quote(out, c->title);
-	fprintf(out, " '%s' '%s' '%s' %s %d %d '%s' 'kvm_stats.plugin' '%s'\n",
-		c->units, c->family, c->context, c->type, c->priority, update_every,
-		obsolete ? "obsolete" : "", labels->vcpu >= 0 ? "vcpu" : "vm");
+	/*
+	 * The id's parts are chart_id_part()s (or numbers); every other
+	 * field goes through chart_quote(), whatever it holds today.
+	 */
+	fprintf(out, "CHART %s.%s%s ''", type_id, prefix, c->key);
+	field(out, c->title);
+	field(out, c->units);
+	field(out, c->family);
+	field(out, c->context);
+	fprintf(out, " %s %d %d", c->type, c->priority, update_every);
+	field(out, obsolete ? "obsolete" : "");
+	field(out, "kvm_stats.plugin");
+	field(out, labels->vcpu >= 0 ? "vcpu" : "vm");
+	fputc('\n', out);
 	if (obsolete)
 		return;
 	label(out, "vm_name", vm->name);
@@ -406,8 +427,11 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
 
 		if (shown && !shown[i])
 			continue;
-		fprintf(out, "DIMENSION '%s' '%s' %s %" PRId64 " %" PRId64 " ''\n",
-			d->id, d->name, c->algorithm, d->multiplier, d->divisor);
+		fputs("DIMENSION", out);
+		field(out, d->id);
+		field(out, d->name);
+		fprintf(out, " %s %" PRId64 " %" PRId64 " ''\n", c->algorithm,
+			d->multiplier, d->divisor);
 	}
 }
 

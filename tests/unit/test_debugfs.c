@@ -533,6 +533,54 @@ static void test_sample_exact_values(void **state)
 	debugfs_close(vm);
 }
 
+/*
+ * Files whose names no stat has (a hostile or broken tree: a newline and a
+ * protocol line, quotes, dots, blanks, too long, not ASCII) are left out
+ * and counted, never read; the VM's stats are kept with their values.
+ */
+static void test_open_hostile_names(void **state)
+{
+	static const char *const bad[] = {
+		"evil\nCHART x '' t u", "...", "q' \"x", " ", "-x", "9lives",
+		"caf\xc3\xa9", "a\x7f",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
+	};
+	static const char good64[] =
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	struct tree *t = *state;
+	const struct kvmstats_schema *s;
+	struct debugfs_vm *vm = NULL;
+	char rel[128];
+	uint64_t v[6];
+	size_t i;
+
+	make_vm(t);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(rel, sizeof(rel), "4242-11/%s", bad[i]);
+		make_file(t, rel, 0644, "666\n");
+	}
+	snprintf(rel, sizeof(rel), "4242-11/%s", good64);
+	make_file(t, rel, 0644, "64\n");
+	assert_int_equal(debugfs_open(t->root, PID, VM_FD, NULL, 0, NULL, NULL,
+				      &vm, NULL), 0);
+	s = debugfs_schema(vm);
+	assert_int_equal(s->refused.count, sizeof(bad) / sizeof(bad[0]));
+	/* Whichever readdir() gave first, cut to DECODE_NAME_MAX bytes. */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (strncmp(s->refused.first, bad[i], DECODE_NAME_MAX) == 0)
+			break;
+	assert_true(i < sizeof(bad) / sizeof(bad[0]));
+	/* exits, pages_4k, max_mmu_rmap_size, halt_poll_success_ns, blocking, b*64 */
+	assert_int_equal(s->num_desc, 6);
+	for (uint32_t k = 0; k < s->num_desc; k++)
+		assert_int_equal(decode_name_valid(s->desc[k].name), 1);
+	assert_int_equal(debugfs_sample(vm, v), 0);
+	assert_int_equal(v[find(s, "exits")->index], 1234);
+	assert_int_equal(v[find(s, "pages_4k")->index], 77);
+	assert_int_equal(v[find(s, good64)->index], 64);
+	debugfs_close(vm);
+}
+
 static void test_sample_removed_file_is_esrch(void **state)
 {
 	struct tree *t = *state;
@@ -656,6 +704,7 @@ int main(void)
 		T(test_open_empty_dir),
 		T(test_open_errors),
 		T(test_sample_exact_values),
+		T(test_open_hostile_names),
 		T(test_sample_removed_file_is_esrch),
 		T(test_sample_garbage),
 		T(test_sample_dir_replaced_is_esrch),

@@ -371,6 +371,92 @@ BROKEN(test_data_smaller_than_stats, -EBADMSG,
 	       put32(buf, DESC_FIELD(i, flags), 0);
        })
 
+/* ----------------------------------------------------------------- names */
+
+/* The name rule: what the kernel can name a stat (a C identifier), no more. */
+static void test_name_rule(void **state)
+{
+	static const char *const good[] = {
+		"exits", "_", "_x", "A9_b", "halt_poll_success_ns", "X",
+	};
+	static const char *const bad[] = {
+		"", " ", "9lives", "a-b", "a.b", "a b", "a\tb", "evil\nCHART x '' t u",
+		"../../../../tmp/x", "q' \"x", "caf\xc3\xa9", "a\x7f", "a\xff", "a/b",
+		"\xe2\x80\xae" "abc",
+	};
+	char name[DECODE_NAME_MAX + 2];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (decode_name_valid(good[i]) != 1)
+			fail_msg("refused: \"%s\"", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (decode_name_valid(bad[i]) != 0)
+			fail_msg("taken: bad name %zu", i);
+	assert_int_equal(decode_name_valid(NULL), 0);
+	/* DECODE_NAME_MAX characters pass, one more does not. */
+	memset(name, 'a', sizeof(name));
+	name[DECODE_NAME_MAX] = '\0';
+	assert_int_equal(decode_name_valid(name), 1);
+	name[DECODE_NAME_MAX] = 'a';
+	name[DECODE_NAME_MAX + 1] = '\0';
+	assert_int_equal(decode_name_valid(name), 0);
+}
+
+/*
+ * A kernel blob whose descriptors name stats in ways no kernel does: those
+ * are left out and counted, the fd and its other stats are kept, each at
+ * its own offset with its own value.
+ */
+static void test_bad_names_left_out(void **state)
+{
+	struct bdesc set[N_VALID];
+	struct kvmstats_schema *s;
+	const struct kvmstats_desc *d;
+	size_t len;
+	uint8_t *buf;
+	uint64_t v;
+	(void)state;
+
+	memcpy(set, valid_set, sizeof(set));
+	set[1].name = "evil\nCHART x '' t u";	/* halt_poll_success_ns */
+	set[3].name = "../../../../tmp/x";	/* lin_hist */
+	set[5].name = "q' \"x";		/* bytes_pow2 */
+	buf = blob_build("kvm-1", set, N_VALID, &len);
+	assert_int_equal(decode_schema(buf, len, &s), 0);
+	assert_int_equal(s->num_desc, N_VALID - 3);
+	assert_int_equal(s->refused.count, 3);
+	assert_string_equal(s->refused.first, "evil\nCHART x '' t u");
+	/* The data block is the kernel's still: every slot is there. */
+	assert_int_equal(s->num_values, 1 + 1 + 32 + 5 + 1 + 1 + 1);
+	for (uint32_t i = 0; i < s->num_desc; i++)
+		assert_int_equal(decode_name_valid(s->desc[i].name), 1);
+	assert_int_equal(schema_find(s, "evil\nCHART x '' t u"), -ENOENT);
+	assert_string_equal(s->desc[0].name, "exits");
+	assert_int_equal(s->desc[0].index, 0);
+	d = &s->desc[schema_find(s, "halt_wait_hist")];
+	assert_int_equal(d->index, 2);
+	assert_int_equal(d->size, 32);
+	d = &s->desc[schema_find(s, "blocking")];
+	assert_int_equal(d->index, 1 + 1 + 32 + 5);
+	memcpy(&v, buf + s->data_offset + d->index * 8, 8);
+	assert_int_equal(v, (1 + 1 + 32 + 5) * 10 + 7);
+	d = &s->desc[schema_find(s, "cycles")];
+	assert_int_equal(d->index, 1 + 1 + 32 + 5 + 1 + 1);
+	schema_unref(s);
+	free(buf);
+
+	/* Every name bad: an fd with nothing to show, not a broken one. */
+	for (size_t i = 0; i < N_VALID; i++)
+		set[i].name = "a-b";
+	buf = blob_build("kvm-1", set, N_VALID, &len);
+	assert_int_equal(decode_schema(buf, len, &s), 0);
+	assert_int_equal(s->num_desc, 0);
+	assert_int_equal(s->refused.count, N_VALID);
+	schema_unref(s);
+	free(buf);
+}
+
 /* A type, unit or base newer than this build: kept raw, others decoded. */
 static void test_unknown_kinds_kept(void **state)
 {
@@ -549,6 +635,8 @@ int main(void)
 		cmocka_unit_test(test_scale),
 		cmocka_unit_test(test_statsfd_sample),
 		cmocka_unit_test(test_statsfd_rejects_garbage),
+		cmocka_unit_test(test_name_rule),
+		cmocka_unit_test(test_bad_names_left_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

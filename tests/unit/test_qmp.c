@@ -456,7 +456,6 @@ static void test_schema_broken(void **state)
 		"[{\"provider\": 7, \"target\": \"vm\", \"stats\": []}]",
 		VM_SCHEMA("1"),
 		VM_SCHEMA("{\"type\": \"cumulative\", \"exponent\": 0}"),
-		VM_SCHEMA("{\"name\": \"\", \"type\": \"cumulative\", \"exponent\": 0}"),
 		VM_SCHEMA("{\"name\": 5, \"type\": \"cumulative\", \"exponent\": 0}"),
 		VM_SCHEMA("{\"name\": \"a\\u0000b\", \"type\": \"cumulative\", \"exponent\": 0}"),
 		VM_SCHEMA("{\"name\": \"a\", \"exponent\": 0}"),
@@ -494,6 +493,128 @@ static void test_schema_broken(void **state)
 		assert_int_equal(parse(broken[i], "[]", "[]", "[]", &s), -EBADMSG);
 		assert_ptr_equal(s, (void *)1);
 	}
+}
+
+/* ---------------------------------------------------------- hostile names */
+
+/* A 65-character name (one past DECODE_NAME_MAX) and a 64-character one. */
+#define A65 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B64 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* What a hostile QEMU renames real vCPU stats to; NULL: a good name, kept. */
+static const struct {
+	const char *stat, *to;
+	bool bad;
+} hostile[] = {
+	{ "irq_exits", "evil\nCHART x '' t u", true },	/* first in schema order */
+	{ "halt_exits", "../../../../tmp/x", true },
+	{ "halt_poll_fail_hist", "q' \"x", true },
+	{ "exits", "", true },
+	{ "io_exits", " ", true },
+	{ "mmio_exits", A65, true },
+	{ "signal_exits", "caf\u00e9", true },
+	{ "pf_fixed", B64, false },
+};
+#define NHOSTILE (sizeof(hostile) / sizeof(hostile[0]))
+
+static void rename_walk(json_t *j)
+{
+	const char *key;
+	size_t i;
+	json_t *v;
+
+	if (json_is_array(j))
+		json_array_foreach(j, i, v)
+			rename_walk(v);
+	if (!json_is_object(j))
+		return;
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "name") != 0 || !json_is_string(v)) {
+			rename_walk(v);
+			continue;
+		}
+		for (i = 0; i < NHOSTILE; i++)
+			if (strcmp(json_string_value(v), hostile[i].stat) == 0)
+				assert_int_equal(json_string_set(v, hostile[i].to), 0);
+	}
+}
+
+/* The fixture's "return" c with the hostile names; the caller frees it. */
+static char *hostile_text(enum cmd c)
+{
+	json_t *j = fixture_json(c);
+	char *text;
+
+	rename_walk(j);
+	text = json_dumps(j, JSON_ENCODE_ANY);
+	assert_non_null(text);
+	json_decref(j);
+	return text;
+}
+
+/*
+ * A QEMU whose stats have names no kernel gives (newlines and a protocol
+ * line, a path, quotes, empty, blank, too long, not ASCII): each is left
+ * out and counted, and every other stat is kept with the value QEMU sent,
+ * histograms included.
+ */
+static void test_hostile_names(void **state)
+{
+	char *schemas = hostile_text(CMD_SCHEMAS), *vcpu = hostile_text(CMD_VCPU);
+	struct qmp_stats *o, *h;
+	const struct kvmstats_schema *os, *hs;
+	size_t nbad = 0;
+	(void)state;
+
+	for (size_t i = 0; i < NHOSTILE; i++)
+		nbad += hostile[i].bad;
+	assert_int_equal(parse(ret_text[CMD_SCHEMAS], ret_text[CMD_VM], ret_text[CMD_VCPU],
+			       ret_text[CMD_CPUS], &o), 0);
+	assert_int_equal(parse(schemas, ret_text[CMD_VM], vcpu, ret_text[CMD_CPUS], &h), 0);
+	os = o->vcpu_schema;
+	hs = h->vcpu_schema;
+	assert_int_equal(hs->refused.count, nbad);
+	assert_string_equal(hs->refused.first, "evil\nCHART x '' t u");
+	assert_int_equal(hs->num_desc, os->num_desc - nbad);
+	assert_int_equal(h->vm_schema->refused.count, 0);
+	assert_int_equal(h->vm_schema->num_desc, o->vm_schema->num_desc);
+	check_layout(hs);
+	for (uint32_t k = 0; k < hs->num_desc; k++)
+		assert_int_equal(decode_name_valid(hs->desc[k].name), 1);
+	assert_int_equal(h->nvcpus, o->nvcpus);
+
+	for (uint32_t k = 0; k < os->num_desc; k++) {
+		const struct kvmstats_desc *od = &os->desc[k], *hd;
+		const char *name = od->name;
+		bool bad = false;
+		int j;
+
+		for (size_t i = 0; i < NHOSTILE; i++)
+			if (strcmp(name, hostile[i].stat) == 0) {
+				name = hostile[i].to;
+				bad = hostile[i].bad;
+			}
+		j = schema_find(hs, name);
+		if (bad) {
+			assert_int_equal(j, -ENOENT);
+			continue;
+		}
+		assert_true(j >= 0);
+		hd = &hs->desc[j];
+		assert_int_equal(hd->flags, od->flags);
+		assert_int_equal(hd->size, od->size);
+		for (size_t c = 0; c < h->nvcpus; c++)
+			for (uint16_t b = 0; b < od->size; b++)
+				assert_int_equal(h->vcpu_values[c][hd->index + b],
+						 o->vcpu_values[c][od->index + b]);
+	}
+	/* The 64-character name is kept: pf_fixed's values, histograms too. */
+	assert_true(schema_find(hs, B64) >= 0);
+	assert_int_equal(hs->desc[schema_find(hs, "halt_wait_hist")].size, 32);
+	qmp_stats_free(o);
+	qmp_stats_free(h);
+	free(schemas);
+	free(vcpu);
 }
 
 /* A vm schema of n peak stats s0 ... s<n-1>. */
@@ -1200,6 +1321,7 @@ int main(void)
 		cmocka_unit_test(test_schema_unknown_kept),
 		cmocka_unit_test(test_schema_skips_others),
 		cmocka_unit_test(test_schema_broken),
+		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_schema_too_many),
 		cmocka_unit_test(test_stats_broken),
 		cmocka_unit_test(test_stats_lenient),

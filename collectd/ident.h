@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* ident.h: names made safe for collectd identifiers (ident.c). */
+#ifndef KVMSTATS_COLLECTD_IDENT_H
+#define KVMSTATS_COLLECTD_IDENT_H
+
+#include <stddef.h>
+
+/*
+ * s (a VM's or a stat's name, any bytes) into buf as part of a collectd
+ * identifier and file name: no '/', no leading '.' or "..", no control
+ * byte, space or '"', valid UTF-8; at most size - 1 bytes.
+ */
+void ident_safe_name(const char *s, char *buf, size_t size);
+
+#endif

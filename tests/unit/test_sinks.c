@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sinks.c: what each sink does with names it did not make, when a
+ * check upstream was missed. The Netdata plugin's chart ids and protocol
+ * words (netdata/charts.c) and collectd's identifiers (collectd/ident.c)
+ * are fed stat and VM names no kernel gives: a schema is built here by
+ * hand, not through the core's checks.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../collectd/ident.h"
+#include "../../netdata/charts.h"
+#include "kvmstats.h"
+
+static const char *const hostile[] = {
+	"evil\nCHART evil.injected '' t u\nBEGIN evil",
+	"../../../../tmp/x",
+	"q' \"x",
+	"a\\b\rc\td\x1b[31m",
+	"caf\xc3\xa9 \xff\xfe",
+	"\xc2\x85next line (C1 NEL)",
+	".hidden",
+	"",
+};
+#define NHOSTILE (sizeof(hostile) / sizeof(hostile[0]))
+
+/* --------------------------------------------------------------- Netdata */
+
+/* Netdata's id rule, stricter: [a-z0-9_] only, within the buffer. */
+static void test_chart_id_part(void **state)
+{
+	char buf[16];
+	(void)state;
+
+	for (size_t i = 0; i < NHOSTILE; i++) {
+		chart_id_part(hostile[i], buf, sizeof(buf));
+		for (const char *p = buf; *p; p++)
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+				    *p == '_');
+		assert_true(strlen(buf) < sizeof(buf));
+	}
+	chart_id_part("Halt_Wait-hist.x", buf, sizeof(buf));
+	assert_string_equal(buf, "halt_wait_hist_");
+}
+
+/* What out received, NUL-terminated; the caller frees it. */
+static char *written(FILE *out, char **buf)
+{
+	assert_int_equal(fclose(out), 0);
+	return *buf;
+}
+
+/* One quoted word: no quote, backslash, newline or control byte inside. */
+static void test_chart_quote(void **state)
+{
+	(void)state;
+
+	for (size_t i = 0; i < NHOSTILE; i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&buf, &len);
+		char *text;
+		size_t n;
+
+		assert_non_null(out);
+		chart_quote(out, hostile[i]);
+		text = written(out, &buf);
+		n = strlen(text);
+		assert_true(n >= 2);
+		assert_int_equal(text[0], '"');
+		assert_int_equal(text[n - 1], '"');
+		for (size_t k = 1; k + 1 < n; k++) {
+			unsigned char c = (unsigned char)text[k];
+
+			assert_true(c != '"' && c != '\\' && c >= 0x20 && c != 0x7f);
+		}
+		free(text);
+	}
+}
+
+static bool keyword(const char *line)
+{
+	static const char *const words[] = {
+		"CHART ", "DIMENSION ", "CLABEL ", "CLABEL_COMMIT", "BEGIN ", "SET ", "END",
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strncmp(line, words[i], strlen(words[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A schema with hostile names (histograms included) charted with every
+ * group, histograms on: every line the plugin writes starts with a
+ * protocol keyword, and each chart id is [a-z0-9_.] only.
+ */
+static void test_charts_of_hostile_schema(void **state)
+{
+	struct kvmstats_desc desc[NHOSTILE * 2];
+	struct kvmstats_schema s = { .refs = 1 };
+	struct layout_options opt = { .histograms = true, .vcpu_histograms = true };
+	struct kvmstats_label labels[] = { { "title", hostile[0] } };
+	struct kvmstats_vm vm = {
+		.pid = 42, .name = (char *)hostile[0], .uuid = (char *)hostile[2],
+		.labels = labels, .nlabels = 1,
+	};
+	struct chart_labels cl = { .vm = &vm, .vcpu = 1 };
+	uint64_t values[NHOSTILE * 2 * 4] = { 0 };
+	const uint64_t *const sources[3] = { values, values, values };
+	struct layout *l;
+	uint32_t slot = 0;
+	char *buf = NULL, *text, *line, *save = NULL;
+	size_t len = 0, lines = 0;
+	FILE *out;
+	(void)state;
+
+	for (size_t i = 0; i < CATALOG_NGROUPS; i++)
+		opt.groups[i] = opt.vcpu_groups[i] = true;
+	for (size_t i = 0; i < NHOSTILE; i++) {
+		desc[2 * i] = (struct kvmstats_desc){
+			.name = hostile[i], .type = KVM_STATS_TYPE_CUMULATIVE,
+			.size = 1, .index = slot++, .known = true,
+		};
+		desc[2 * i + 1] = (struct kvmstats_desc){
+			.name = hostile[i], .type = KVM_STATS_TYPE_LOG_HIST,
+			.unit = KVM_STATS_UNIT_SECONDS, .exponent = -9,
+			.size = 3, .index = slot, .known = true,
+		};
+		desc[2 * i + 1].flags = desc[2 * i + 1].type | desc[2 * i + 1].unit;
+		slot += 3;
+	}
+	s.desc = desc;
+	s.num_desc = NHOSTILE * 2;
+	s.num_values = slot;
+	s.data_len = slot * 8;
+
+	assert_int_equal(layout_build(&s, &s, false, &opt, &l), 0);
+	assert_true(l->ncharts > NHOSTILE);
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	for (size_t i = 0; i < l->ncharts; i++) {
+		for (const char *p = l->charts[i].key; *p; p++)
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+				    *p == '_');
+		for (const char *p = l->charts[i].context; *p; p++)
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+				    *p == '_' || *p == '.');
+		chart_define(out, "kvm_evil", "vcpu1_", &l->charts[i], &cl, 1, false, NULL);
+		chart_update(out, "kvm_evil", "vcpu1_", &l->charts[i], sources, 0, NULL);
+	}
+	text = written(out, &buf);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!keyword(line))
+			fail_msg("not a protocol line: %s", line);
+		for (const char *p = line; *p; p++)
+			assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+		lines++;
+	}
+	assert_true(lines > 4 * l->ncharts);
+	free(text);
+	layout_free(l);
+}
+
+/* -------------------------------------------------------------- collectd */
+
+/* No '/', no leading '.', no "..", no control byte, space or '"'. */
+static void check_ident(const char *s)
+{
+	assert_true(s[0] != '.');
+	assert_null(strstr(s, ".."));
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		assert_true(c != '/' && c != '"' && c != ' ' && c >= 0x20 && c != 0x7f);
+		if (c == 0xc2)
+			assert_true((unsigned char)p[1] >= 0xa0);	/* no C1 */
+	}
+}
+
+static void test_collectd_ident(void **state)
+{
+	char buf[64], ti[128];
+	(void)state;
+
+	for (size_t i = 0; i < NHOSTILE; i++) {
+		ident_safe_name(hostile[i], buf, sizeof(buf));
+		check_ident(buf);
+		assert_true(strlen(buf) < sizeof(buf));
+		/* A histogram bucket's type_instance, as the plugin builds it. */
+		snprintf(ti, sizeof(ti), "%s-lt1024ns", hostile[i]);
+		ident_safe_name(ti, buf, sizeof(buf));
+		check_ident(buf);
+	}
+	ident_safe_name("../../../../tmp/x", buf, sizeof(buf));
+	assert_string_equal(buf, "_._.__.__.__tmp_x");
+	ident_safe_name("halt_wait_hist-lt1024ns", buf, sizeof(buf));
+	assert_string_equal(buf, "halt_wait_hist-lt1024ns");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chart_id_part),
+		cmocka_unit_test(test_chart_quote),
+		cmocka_unit_test(test_charts_of_hostile_schema),
+		cmocka_unit_test(test_collectd_ident),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
