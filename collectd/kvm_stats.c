@@ -29,7 +29,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "kvmstats.h"
+#include "acquire.h"
+#include "catalog.h"
+#include "cmdline.h"
+#include "filter.h"
+#include "news.h"
+#include "priv.h"
 
 #define PLUGIN_NAME "kvm_stats"
 #define DROP_IN "/etc/systemd/system/collectd.service.d/kvm_stats.conf"

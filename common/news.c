@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "news.h"
 
 static void say_unread(const struct kvmstats_scan_report *rep,
 		       struct kvmstats_host *host,
