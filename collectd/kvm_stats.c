@@ -691,6 +691,13 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 	return r == 0 ? 0 : -1;
 }
 
+/*
+ * Whether the configuration names QMP sockets or a libvirt URI: then a host
+ * without /dev/kvm (a collectd in a container) still has VMs to read.
+ * collectd's init callback has no user data to carry it.
+ */
+static bool peers_configured;
+
 static int kvm_stats_config(oconfig_item_t *ci)
 {
 	struct context *ctx = context_new();
@@ -701,12 +708,16 @@ static int kvm_stats_config(oconfig_item_t *ci)
 		context_free(ctx);
 		return -1;
 	}
+	peers_configured = ctx->nqmp > 0 || ctx->libvirt_uri;
 	/* Replaces the registration with defaults (freeing its context). */
 	plugin_unregister_read(PLUGIN_NAME);
 	return register_read(ctx) == 0 ? 0 : -1;
 }
 
-/* Says once, at start, what stands in the way; fails only without KVM. */
+/*
+ * Says once, at start, what stands in the way; fails only without KVM and
+ * without QMP sockets or libvirt to read.
+ */
 static int kvm_stats_init(void)
 {
 	struct priv_report priv;
@@ -716,6 +727,11 @@ static int kvm_stats_init(void)
 		/* debugfs may still serve; whether it does is said at the first scan. */
 		WARNING(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
 			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later): reading debugfs only");
+	}
+	if ((r == -ENOENT || r == -ENXIO || r == -ENODEV) && peers_configured) {
+		INFO(PLUGIN_NAME " plugin: no /dev/kvm on this host: reading only the "
+		     "QMP sockets and libvirt configured");
+		return 0;
 	}
 	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
 		ERROR(PLUGIN_NAME " plugin: no /dev/kvm: KVM is not available on this host");

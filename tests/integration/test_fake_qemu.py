@@ -23,6 +23,7 @@ import pytest
 
 from conftest import BUILD, FIXTURES, requires_root, wait_for
 from fakeproc import FakeProc
+from daemons import collectd_missing_reason, daemon_factory
 from netdata_daemon import netdata_factory, netdata_missing_reason
 
 KVMSTAT = str(BUILD / "kvmstat")
@@ -145,3 +146,41 @@ def test_netdata_charts_a_qemu_it_reads_over_qmp(fake_qemu, tmp_path):
             assert abs(r - 2 * rate) <= 2 * rate * 0.10, r
         for r in settled("kvm_db1.vcpu0_exits", history=1):
             assert abs(r - rate) <= rate * 0.10, r
+
+
+@requires_root
+@pytest.mark.skipif(collectd_missing_reason() is not None,
+                    reason=collectd_missing_reason() or "")
+def test_collectd_writes_what_qemu_said(fake_qemu, tmp_path):
+    """kvm_stats.so inside Debian's collectd 5.12 reading two QEMUs over
+    QMP: one whose counters stand still (every value written must be
+    QEMU's own, exactly), one whose counters grow at a known pace (the
+    raw derive values written grow at it)."""
+    still = fake_qemu("still1")
+    moving = fake_qemu("moving1", "--rate", 500)
+    vcpu_said = {c["cpu-index"]: {} for c in CPUS}
+    answer = json.loads((FIXTURES / "qmp/query-stats-vcpu.json").read_text())["return"]
+    for entry in answer:
+        index = next(c["cpu-index"] for c in CPUS if c["qom-path"] == entry["qom-path"])
+        vcpu_said[index] = {s["name"]: s["value"] for s in entry["stats"]}
+    block = ("LoadPlugin kvm_stats\n<Plugin kvm_stats>\n  PerVCPU true\n"
+             f'  QMPSocket "{still.sock}"\n  QMPSocket "{moving.sock}"\n</Plugin>\n')
+    with daemon_factory(tmp_path) as d:
+        cd = d.collectd(plugin_dir_extra=str(BUILD / "kvm_stats.so"), debian_plugins=(),
+                        plugin_blocks=block, csv=True, env={"KVMSTATS_PROC_ROOT":
+                                                            fake_qemu.proc_root})
+
+        def rows(vm, vcpu, stat):
+            return cd.csv_rows(f"kvm_stats-{vm}-vcpu{vcpu}", f"derive-{stat}")
+        wait_for(lambda: len(rows("moving1", 0, "exits")) >= 6, timeout=40,
+                 what="six reads of moving1")
+        checked = 0
+        for vcpu in (0, 1):
+            for stat in ("exits", "insn_emulation", "halt_wakeup", "signal_exits"):
+                values = {r["value"] for r in rows("still1", vcpu, stat)}
+                assert values == {vcpu_said[vcpu][stat]}, (vcpu, stat, values)
+                checked += 1
+        moved = rows("moving1", 1, "exits")[-5:]
+        pace = (moved[-1]["value"] - moved[0]["value"]) / (moved[-1]["epoch"] - moved[0]["epoch"])
+        assert abs(pace - 500) <= 50, moved
+        assert checked == 8
