@@ -42,7 +42,7 @@ Q := @
 quiet = @printf '  %-6s %s\n'
 endif
 
-COMMON_SRCS := $(wildcard common/*.c)
+COMMON_SRCS := $(wildcard common/*.c common/sources/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/obj/%.o)
 LIB := $(O)/libkvmstats.a
 LIBS_CORE := -lcap -ljansson -pthread
@@ -196,4 +196,4 @@ clean:
 .PHONY: all test golden screenshot screenshot-alert install install-netdata install-collectd deb clean deps-build deps-deb deps-test
 .DELETE_ON_ERROR:
 
--include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d)
+-include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d $(O)/obj/*/*/*/*.d)

@@ -25,7 +25,7 @@
 #include <jansson.h>
 
 #include "bench.h"
-#include "kvmstats.h"
+#include "qmp.h"
 
 #define QMP_TIMEOUT_MS 2000
 #define QMP_LINE_MAX (1u << 20)

@@ -59,6 +59,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "acquire.h"
+#include "debugfs.h"
 #include "kvmstats.h"
 
 #define DEFAULT_SAMPLES 50

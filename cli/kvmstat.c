@@ -18,7 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "acquire.h"
+#include "catalog.h"
+#include "cmdline.h"
+#include "debugfs.h"
+#include "filter.h"
+#include "news.h"
+#include "priv.h"
 #include "memview.h"
 #include "namejson.h"
 

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "ident.h"
-#include "kvmstats.h"
 
 /*
  * VM names and stat names are anybody's bytes. They become part of

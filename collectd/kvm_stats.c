@@ -29,8 +29,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "acquire.h"
+#include "catalog.h"
+#include "cmdline.h"
+#include "filter.h"
 #include "ident.h"
 #include "kvmstats.h"
+#include "news.h"
+#include "priv.h"
 
 #define PLUGIN_NAME "kvm_stats"
 #define DROP_IN "/etc/systemd/system/collectd.service.d/kvm_stats.conf"
@@ -756,7 +762,7 @@ static int kvm_stats_config(oconfig_item_t *ci)
 	return register_read(ctx) == 0 ? 0 : -1;
 }
 
-/* Says once, at start, what stands in the way; fails only without KVM. */
+/* Says once, at start, what stands in the way. */
 static int kvm_stats_init(void)
 {
 	struct priv_report priv;

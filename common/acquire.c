@@ -11,13 +11,15 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "acquire.h"
+#include "discover.h"
 
 int acquire_pidfd(const char *proc_root, pid_t pid, uint64_t starttime)
 {

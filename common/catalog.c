@@ -14,7 +14,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "catalog.h"
 
 /* --------------------------------------------------------------- groups */
 

@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "cmdline.h"
 #include "util.h"
 
 /* Bytes kept of a name or uuid from a command line anyone may have chosen. */

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "debugfs.h"
 #include "util.h"
 
 /*

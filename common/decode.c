@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "decode.h"
 
 /*
  * Bounds no kernel comes near (KVM_STATS_NAME_SIZE is 48 and a vCPU has

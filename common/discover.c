@@ -27,7 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "cmdline.h"
+#include "discover.h"
 #include "util.h"
 
 /* Bytes asked of getdents64() at a time: about 1,000 fds or pids. */

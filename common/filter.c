@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "filter.h"
 
 /* One entry: exact != NULL for an exact name, else a compiled regex. */
 struct filter_entry {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "host_internal.h"
+#include "uevent.h"
 
 void host_free_vm(struct kvmstats_host *host, struct host_vm *hv)
 {

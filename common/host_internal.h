@@ -5,8 +5,7 @@
 #ifndef KVMSTATS_HOST_INTERNAL_H
 #define KVMSTATS_HOST_INTERNAL_H
 
-#include "kvmstats.h"
-#include "source.h"
+#include "sources/source.h"
 
 struct kvmstats_host {
 	struct source_env env;	/* the VM table and settings the sources are lent */

@@ -1,7 +1,7 @@
 /* namejson.c: a VM name as a JSON string (namejson.h). */
 #include <stdlib.h>
 
-#include "kvmstats.h"
+#include "cmdline.h"
 #include "namejson.h"
 
 json_t *name_json(const char *s)

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "news.h"
 
 /* One per enum kvmstats_source value. */
 #define SOURCE_NAMES_SLOTS (FROM_LIBVIRT + 1)

@@ -16,7 +16,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "acquire.h"
+#include "priv.h"
 
 static const cap_value_t acquire_caps[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
 #define N_ACQUIRE_CAPS (sizeof(acquire_caps) / sizeof(acquire_caps[0]))

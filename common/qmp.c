@@ -31,7 +31,7 @@
 
 #include <jansson.h>
 
-#include "kvmstats.h"
+#include "qmp.h"
 #include "qmp_internal.h"
 
 /* The largest answer seen here is 4.4 KiB; anything near this is hostile. */

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "kvmstats.h"
+#include "qmp.h"
 
 /*
  * json_loadb() with the flags every QMP text gets; the caller json_decref()s

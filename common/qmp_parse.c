@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "kvmstats.h"
+#include "qmp.h"
 #include "qmp_internal.h"
 
 /* x86 KVM has ~50 vCPU stats and KVM_MAX_VCPUS is 4096 at most (MAXSMP). */

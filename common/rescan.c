@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include "host_internal.h"
+#include "acquire.h"
+#include "priv.h"
+#include "uevent.h"
 
 #define WALK_EVERY_USEC (60 * 1000000ULL)
 /* Processes one rescan looks at, at most; with more changed, it walks. */

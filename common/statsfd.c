@@ -16,7 +16,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "statsfd.h"
 
 struct statsfd_slot {
 	int fd;

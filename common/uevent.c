@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "uevent.h"
 #include "util.h"
 
 #define KVM_UEVENT_HEAD "change@/devices/virtual/misc/kvm"

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "decode.h"
 #include "fuzz_check.h"
 
 /* Keeps the value reads and the scaled sums from being optimized away. */

@@ -35,7 +35,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "cmdline.h"
+#include "filter.h"
+#include "uevent.h"
 #include "fuzz_check.h"
 
 /* Bytes kept of an untrusted name (cmdline.c's CMDLINE_VALUE_MAX). */

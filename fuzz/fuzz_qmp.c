@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "qmp.h"
 #include "fuzz_check.h"
 
 #define NPARTS 5

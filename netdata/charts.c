@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "charts.h"
+#include "cmdline.h"
 
 #define PRIORITY_BASE 38100
 #define PRIORITY_VCPU 2000

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "catalog.h"
+#include "filter.h"
 #include "kvmstats.h"
 
 /* Where a dimension's value comes from. */

@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kvmstats.h"
+#include "catalog.h"
+#include "filter.h"
 
 #define PLUGIN_CONFIG_MAX_QMP 64
 

@@ -25,7 +25,11 @@
 #include "charts.h"
 #include "config.h"
 #include "functions.h"
-#include "kvmstats.h"
+#include "acquire.h"
+#include "debugfs.h"
+#include "filter.h"
+#include "news.h"
+#include "priv.h"
 #include "output.h"
 
 #define CONFIG_NAME "kvm_stats.conf"

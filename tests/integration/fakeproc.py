@@ -19,6 +19,7 @@ from pathlib import Path
 class FakeProc:
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="kvmstats-fakeproc-"))
+        self.root.chmod(0o755)  # readable by a plugin of user netdata, as /proc is
 
     def add(self, pid, fds=None, cmdline=None):
         """Lists real process pid with fds {number: link target}; by

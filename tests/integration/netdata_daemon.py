@@ -155,14 +155,17 @@ class Netdata:
     stream_to: (port, api_key): stream this host's charts to a parent.
     accept_stream_key: api_key: accept children streaming with that key.
     netdata_conf: {section: {option: value}} merged over the generated conf.
+    env: {name: value} added to the daemon's environment (its plugins
+        inherit it), e.g. KVMSTATS_PROC_ROOT for a fake /proc tree.
     """
 
     def __init__(self, tmp_path, plugins=None, plugin_configs=None, hostname="kvmtest-child",
                  stream_to=None, accept_stream_key=None, update_every=1, caps=True,
-                 netdata_conf=None, helpers=None, binary=NETDATA_BIN):
+                 netdata_conf=None, helpers=None, binary=NETDATA_BIN, env=None):
         self.tmp_path = Path(tmp_path)
         self.hostname = hostname
         self.binary = binary
+        self.extra_env = dict(env or {})
         self.update_every = update_every
         self.proc = None
         self.pid = None
@@ -349,6 +352,7 @@ class Netdata:
             "TZ": "UTC",
             "DO_NOT_TRACK": "1",
             "HOME": str(self.lib_dir),
+            **self.extra_env,
         }
         t0 = time.monotonic()
         with open(self.stdio_path, "ab") as out:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ROOT, kvm_missing_reason, wait_for
+from conftest import BUILD, ROOT, requires_kvm, wait_for
 import netdata_debian
 from netdata_debian import DebianNetdata
 from collectd_debian import DebianCollectd
@@ -53,7 +53,7 @@ def missing_reason():
             return f"SKIP: {tool} is missing (scripts/deps test installs it)"
     if not os.access("/var/lib/dpkg", os.W_OK):
         return "SKIP: the dpkg database is not writable"
-    return kvm_missing_reason() or netdata_debian.missing_reason() or collectd_missing_reason()
+    return netdata_debian.missing_reason() or collectd_missing_reason()
 
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
@@ -251,6 +251,7 @@ def netdata_gid():
     return grp.getgrnam("netdata").gr_gid
 
 
+@requires_kvm
 def test_kvmstat_from_the_package_reads_the_vm_exactly(packages, testvm):
     k = 1234
     vm = testvm("--vcpus", 2, "--mmio", k, name="pkgexact")
@@ -290,6 +291,7 @@ def proc_status(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
+@requires_kvm
 def test_debian_netdata_runs_the_packaged_plugin(packages, testvm, tmp_path):
     rate = 200
     steady = testvm("--steady", rate, name="pkgsteady", state="running")
@@ -361,6 +363,7 @@ def edit_snippet():
     return Path(SNIPPET).read_text()
 
 
+@requires_kvm
 def test_debian_collectd_loads_the_packaged_plugin(packages, testvm, tmp_path):
     k = 321
     vm = testvm("--vcpus", 2, "--mmio", k, name="pkgcd")

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "kvmstats.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -27,7 +27,8 @@
 
 #include <cmocka.h>
 
-#include "kvmstats.h"
+#include "cmdline.h"
+#include "discover.h"
 #include "tree.h"
 
 /* A literal with its length, embedded NULs included. */

@@ -28,7 +28,7 @@
 
 #include <cmocka.h>
 
-#include "kvmstats.h"
+#include "debugfs.h"
 #include "tree.h"
 
 #define PID 4242

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "kvmstats.h"
+#include "statsfd.h"
 
 #define NAME_SIZE 48
 #define STRIDE (sizeof(struct kvm_stats_desc) + NAME_SIZE)

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
+#include <linux/kvm.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -38,7 +39,8 @@
 
 #include <cmocka.h>
 
-#include "kvmstats.h"
+#include "cmdline.h"
+#include "discover.h"
 #include "tree.h"
 
 /* The uid and gid of nobody, to which a child drops to meet EACCES. */

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kvmstats.h"
+#include "filter.h"
 
 /* A filter holding entries, all in the include or all in the exclude list. */
 static struct filter *filter_of(const char *const *entries, bool exclude)

@@ -16,8 +16,7 @@
 
 #include <cmocka.h>
 
-#include "kvmstats.h"
-#include "source_libvirt.h"
+#include "sources/source_libvirt.h"
 
 #define A65 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define B64 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"

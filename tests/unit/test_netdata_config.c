@@ -19,7 +19,8 @@
 #include <ini.h>
 
 #include "../../netdata/config.h"
-#include "kvmstats.h"
+#include "catalog.h"
+#include "filter.h"
 #include "tree.h"
 
 #define ERRLEN 512

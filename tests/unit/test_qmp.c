@@ -28,7 +28,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "kvmstats.h"
+#include "qmp.h"
 
 #define TIMEOUT_MS 300
 #define SLACK_MS 100	/* how late a timed-out call may return */

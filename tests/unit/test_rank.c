@@ -31,7 +31,7 @@
 
 #include <cmocka.h>
 
-#include "source.h"
+#include "sources/source.h"
 #include "tree.h"
 
 #define VM_FD 11	/* the kvm-vm fd number the debugfs directory is named by */

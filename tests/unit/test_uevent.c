@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kvmstats.h"
+#include "uevent.h"
 
 /* A datagram as the kernel sends it: NUL-separated, ending with a NUL. */
 #define CREATE_MSG \

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "source.h"
+#include "acquire.h"
 
 struct fd_state {
 	size_t held;		/* stats fds held */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "source.h"
+#include "qmp.h"
 
 /*
  * Takes what a query-stats answer has that no better source serves, at

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 
 #include "source.h"
+#include "debugfs.h"
+#include "priv.h"
 
 struct debugfs_state {
 	uint64_t due_us;	/* CLOCK_MONOTONIC µs of the next read */
