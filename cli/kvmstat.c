@@ -792,24 +792,12 @@ static void say_news(const char *line, void *ctx)
 	fprintf(stderr, "kvmstat: %s\n", line);
 }
 
-/* Says once that some vCPUs are left out, and which limit did it. */
-static void warn_limited(const struct kvmstats_scan_report *rep, bool *warned)
-{
-	if (rep->fds_limited == 0 || *warned)
-		return;
-	fprintf(stderr, "kvmstat: %u stats fds left unread: at most %zu are held "
-		"(each costs ~2.5 KiB), or the open file limit (ulimit -n) is "
-		"reached\n", rep->fds_limited, rep->fd_limit);
-	*warned = true;
-}
-
 static int run(const struct options *o, struct kvmstats_host *host,
 	       const struct priv_report *priv)
 {
 	struct kvmstats_scan_report rep;
 	struct scan_said news = { 0 };
 	struct timespec deadline;
-	bool warned = false;
 	int r;
 
 	r = host_rescan(host, &rep);
@@ -817,7 +805,6 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		fprintf(stderr, "kvmstat: cannot scan /proc: %s\n", strerror(-r));
 		return 1;
 	}
-	warn_limited(&rep, &warned);
 	scan_news(&news, r, &rep, host, say_news, NULL);
 	if (o->sources) {
 		host_sample(host);
@@ -833,8 +820,6 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		sleep_until(&deadline, o->interval);
 		/* New VMs and hot-plugged vCPUs; exited VMMs are released. */
 		r = host_rescan(host, &rep);
-		if (r >= 0)
-			warn_limited(&rep, &warned);
 		scan_news(&news, r, &rep, host, say_news, NULL);
 		host_sample(host);
 		if (o->memory)

@@ -155,6 +155,23 @@ int statsfd_sample(struct statsfd *s);
 void statsfd_close(struct statsfd *s);	/* accepts NULL */
 
 /*
+ * Closes the fd of s but keeps s, its schema and its last two samples: a
+ * holder without an fd until statsfd_refill(). Its error becomes error, so
+ * that front ends show no new value for it, while what sums its last
+ * sample (host_vcpu_totals()) goes on counting it: no total goes back.
+ */
+void statsfd_give_back(struct statsfd *s, int error);
+
+/*
+ * Gives s, which gave its fd back, fd again: a new copy of the same stats
+ * fd. Takes ownership of fd (closed on failure too). The kernel's counters
+ * are absolute, so the next sample goes on from the last one (its change
+ * covers the time without an fd). -ESTALE: fd describes other stats than
+ * s's schema. -EBUSY: s has an fd. Else as statsfd_open().
+ */
+int statsfd_refill(struct statsfd *s, int fd, struct statsfd_cache *cache);
+
+/*
  * The stats fds of a host in one flat array, sampled in one tight loop:
  * what a sample of every VM costs is then little more than the preads
  * themselves. Lends the statsfds: the owner removes none while it is in use.
@@ -607,6 +624,17 @@ struct kvmstats_hooks {
 	void (*vm_removed)(struct kvmstats_vm *vm, void *ctx);
 };
 
+/* How many VMMs over their share of the stats fd budget a report names. */
+#define KVMSTATS_OVER_MAX 8
+
+/* A VMM that holds more stats fds than its share of the budget. */
+struct kvmstats_fd_over {
+	pid_t pid;
+	unsigned holds;		/* stats fds its VMM holds that would be read */
+	unsigned share;		/* its fair share of the budget */
+	unsigned taken;		/* held here: its share, or less at the open file limit */
+};
+
 /* Why a rescan saw less than everything; the front end words it. */
 struct kvmstats_scan_report {
 	struct discover_stats discover;
@@ -617,7 +645,6 @@ struct kvmstats_scan_report {
 	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
 	bool debugfs_missing;		/* debugfs asked for but not readable */
 	int debugfs_error;		/* why not: debugfs_probe()'s -errno */
-	unsigned fds_limited;		/* stats fds not taken: limit reached */
 	/*
 	 * Over all VMs, not only those this rescan looked at: stats fds their
 	 * VMMs hold that could not be taken, at two listings in a row, for a
@@ -628,7 +655,21 @@ struct kvmstats_scan_report {
 	unsigned vms_unread, fds_unread;
 	int unread_error;
 	pid_t unread_pid;
-	size_t fd_limit;		/* that limit (kvmstats_sources.max_fds) */
+	/*
+	 * The stats fd budget: kvmstats_sources.max_fds, or less near
+	 * RLIMIT_NOFILE (fd_budget_nofile), shared max-min fairly among the
+	 * fd_vmms VMMs that hold stats fds (the VM-wide one kept over a
+	 * vCPU's). vms_over of them hold more than their share: fds_over
+	 * stats fds in all are not read, their highest-numbered vCPUs', which
+	 * keep their last values (stats error -EMFILE) until the budget
+	 * allows. over[] names the first KVMSTATS_OVER_MAX of them, most
+	 * left out first.
+	 */
+	size_t fd_budget;
+	bool fd_budget_nofile;
+	unsigned fd_vmms;
+	unsigned vms_over, fds_over;
+	struct kvmstats_fd_over over[KVMSTATS_OVER_MAX];
 	bool walked;			/* this rescan walked all of /proc */
 	bool libvirt_asked;		/* a libvirt URI is set */
 	int libvirt_error;		/* its last sample: 0 or -errno (-ETIMEDOUT: slow) */
@@ -647,6 +688,8 @@ struct scan_said {
 	int unread_error;
 	pid_t unread_pid;
 	int libvirt_error;	/* the libvirt source's state last said */
+	unsigned vms_over, fds_over;	/* the fd budget's */
+	struct kvmstats_fd_over over[KVMSTATS_OVER_MAX];
 };
 
 /*
@@ -677,8 +720,10 @@ struct kvmstats_sources {
 	 */
 	unsigned debugfs_every_ms;
 	/*
-	 * Stats fds held at most over all VMs; 0: 4096. Each costs ~2.5 KiB
-	 * here and one fd of RLIMIT_NOFILE (acquire_raise_nofile()).
+	 * Stats fds held at most over all VMs (the budget); 0: 4096. Each
+	 * costs ~2.5 KiB here and one fd of RLIMIT_NOFILE
+	 * (acquire_raise_nofile()). Shared max-min fairly among the VMMs:
+	 * one VMM with thousands of vCPUs cannot leave the others unwatched.
 	 */
 	size_t max_fds;
 	/*
@@ -739,7 +784,9 @@ int host_sample(struct kvmstats_host *host);
 /*
  * The VM-wide view of its vCPUs: per value slot of schema, the sum over the
  * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
- * another schema or no sample yet is left out. ret_values has
+ * another schema or no sample yet is left out; one whose last sample
+ * failed, or whose stats fd was given back to the budget, counts with its
+ * last values, so that a total never goes back. ret_values has
  * schema->num_values slots. Returns the number of vCPUs counted.
  */
 int host_vcpu_totals(const struct kvmstats_vm *vm,
