@@ -24,6 +24,7 @@
 
 #define MAX_PIDS 64
 #define MAX_QMP 64
+#define MAX_FDS 1048576		/* --max-fds: Linux's default fs.nr_open */
 #define DEBUGFS_KVM "/sys/kernel/debug/kvm"
 
 struct options {
@@ -39,6 +40,7 @@ struct options {
 	size_t nqmp;
 	const char *debugfs;		/* NULL: --no-debugfs */
 	const char *libvirt;		/* --libvirt URI; NULL: off */
+	size_t max_fds;			/* --max-fds; 0: the core's default */
 	unsigned interval;		/* seconds */
 	unsigned long count;		/* 0: forever */
 };
@@ -69,19 +71,24 @@ static void usage(FILE *f)
 	      "                     for what no better source serves\n"
 	      "      --debugfs DIR  KVM's debugfs directory (default " DEBUGFS_KVM ")\n"
 	      "      --no-debugfs   do not read debugfs\n"
+	      "      --max-fds N    hold at most N stats fds (default 4096, fewer near\n"
+	      "                     the open file limit), shared fairly among the VMMs\n"
 	      "  -h, --help         this text\n\n"
 	      "Columns: exits haltx irqx irqwx iox mmiox irqs emul eptv, taken from\n"
 	      "this kernel's stat names; \"-\" where the kernel has no such stat.\n", f);
 }
 
+/* Digits only: strtoul() alone would take blanks, '+' and "-1". */
 static int parse_ulong(const char *s, unsigned long max, unsigned long *ret)
 {
 	unsigned long v;
 	char *end;
 
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+	if (errno != 0 || end == s || *end != '\0' || v > max)
 		return -EINVAL;
 	*ret = v;
 	return 0;
@@ -114,6 +121,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "libvirt", optional_argument, NULL, 'L' },
 		{ "debugfs", required_argument, NULL, 'D' },
 		{ "no-debugfs", no_argument, NULL, 'N' },
+		{ "max-fds", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -172,6 +180,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'N':
 			o->debugfs = NULL;
+			break;
+		case 'F':
+			if (parse_ulong(optarg, MAX_FDS, &v) < 0 || v == 0) {
+				fprintf(stderr, "kvmstat: --max-fds must be 1 to %d: %s\n",
+					MAX_FDS, optarg);
+				return -1;
+			}
+			o->max_fds = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -853,6 +869,7 @@ int main(int argc, char **argv)
 	sources.nqmp = o.nqmp;
 	sources.debugfs = o.debugfs;
 	sources.libvirt_uri = o.libvirt;
+	sources.max_fds = o.max_fds;
 	/*
 	 * The vCPU table shows vCPU stats only; what debugfs serves (VM-wide
 	 * stats, mapped memory) goes to --json, --sources and --memory. At
