@@ -46,6 +46,7 @@ struct fd_state {
 /* What this source knows of one VM: hv->priv[FROM_FD]. */
 struct fd_vm {
 	size_t held;		/* stats fds held for it */
+	size_t given;		/* holders given back whose fd its VMM still holds */
 	/*
 	 * Stats fds its VMM held at the last listing that have no holder
 	 * yet, VM-wide first, then by vCPU id: taken as the budget allows.
@@ -166,6 +167,7 @@ static void give_back(struct fd_state *st, struct fd_vm *fv, struct statsfd *s)
 	statsfd_give_back(s, GIVEN_BACK);
 	st->held--;
 	fv->held--;
+	fv->given++;
 	st->stale = true;
 }
 
@@ -184,6 +186,7 @@ static int take_back(struct source_env *env, struct fd_state *st, struct fd_vm *
 		return r;
 	st->held++;
 	fv->held++;
+	fv->given--;
 	st->stale = true;
 	return 0;
 }
@@ -192,6 +195,21 @@ static int take_back(struct source_env *env, struct fd_state *st, struct fd_vm *
 static bool is_given_back(enum kvmstats_source source, const struct statsfd *s)
 {
 	return source == FROM_FD && s && s->fd < 0 && s->error == GIVEN_BACK;
+}
+
+/* A holder given back whose fd is no longer wanted: r says why. */
+static void unwant(struct fd_vm *fv, struct statsfd *s, int r)
+{
+	s->error = r;
+	fv->given--;
+}
+
+/* A holder given back (error not GIVEN_BACK: unwanted) whose fd the VMM holds. */
+static void want(struct fd_vm *fv, struct statsfd *s)
+{
+	if (s->error != GIVEN_BACK)
+		fv->given++;
+	s->error = GIVEN_BACK;
 }
 
 /*
@@ -273,10 +291,10 @@ static void fd_listed(struct source_env *env, struct host_vm *hv,
 	fv->nwait = 0;
 	/* Given back and no longer held by the VMM: no longer wanted. */
 	if (is_given_back(vm->vm_source, vm->vm_stats))
-		vm->vm_stats->error = -EBADF;
-	for (size_t i = 0; i < vm->nvcpus; i++)
+		unwant(fv, vm->vm_stats, -EBADF);
+	for (size_t i = 0; fv->given > 0 && i < vm->nvcpus; i++)
 		if (is_given_back(vm->vcpus[i]->source, vm->vcpus[i]->stats))
-			vm->vcpus[i]->stats->error = -EBADF;	/* unless listed below */
+			unwant(fv, vm->vcpus[i]->stats, -EBADF);	/* unless listed below */
 	if (env->no_fds || p->nfds == 0) {
 		fv->listed = true;
 		return;
@@ -296,13 +314,13 @@ static void fd_listed(struct source_env *env, struct host_vm *hv,
 			if (!vm->vm_stats)
 				wait[n++] = *dfd;
 			else if (vm->vm_source == FROM_FD && vm->vm_stats->fd < 0)
-				vm->vm_stats->error = GIVEN_BACK;
+				want(fv, vm->vm_stats);
 		} else if (dfd->kind == DISCOVER_FD_VCPU_STATS) {
 			c = find_vcpu(vm, dfd);
 			if (!c) {
 				wait[n++] = *dfd;
 			} else if (c->source == FROM_FD && c->stats->fd < 0) {
-				c->stats->error = GIVEN_BACK;
+				want(fv, c->stats);
 				c->vmm_fd = dfd->fd;	/* where the VMM holds it now */
 			}
 		}
@@ -324,19 +342,9 @@ static void fd_listed(struct source_env *env, struct host_vm *hv,
 /* The stats fds vm's VMM holds that we would read: held, given back, waiting. */
 static size_t demand_of(const struct host_vm *hv)
 {
-	const struct kvmstats_vm *vm = &hv->pub;
 	const struct fd_vm *fv = hv->priv[FROM_FD];
-	size_t n;
 
-	if (!fv)
-		return 0;
-	n = fv->held + fv->nwait;
-	if (is_given_back(vm->vm_source, vm->vm_stats))
-		n++;
-	for (size_t i = 0; i < vm->nvcpus; i++)
-		if (is_given_back(vm->vcpus[i]->source, vm->vcpus[i]->stats))
-			n++;
-	return n;
+	return fv ? fv->held + fv->given + fv->nwait : 0;
 }
 
 /* Gives back fds of hv until it holds share: highest vCPUs first, VM-wide last. */
@@ -381,7 +389,7 @@ static void grow(struct source_env *env, struct fd_state *st, struct host_vm *hv
 	if (fv->held < share && is_given_back(vm->vm_source, vm->vm_stats)) {
 		r = take_back(env, st, fv, vm, -1, -1, vm->vm_stats);
 		if (r < 0 && r != -EMFILE) {
-			vm->vm_stats->error = r;	/* not wanted until listed again */
+			unwant(fv, vm->vm_stats, r);	/* until listed again */
 			failed(hv, r, rep);
 		}
 	}
@@ -401,14 +409,15 @@ static void grow(struct source_env *env, struct fd_state *st, struct host_vm *hv
 			failed(hv, r, rep);
 		}
 	}
-	for (size_t j = 0; j < vm->nvcpus && fv->held < share && !st->nofile; j++) {
+	for (size_t j = 0; j < vm->nvcpus && fv->given > 0 && fv->held < share &&
+			   !st->nofile; j++) {
 		struct kvmstats_vcpu *c = vm->vcpus[j];
 
 		if (!is_given_back(c->source, c->stats))
 			continue;
 		r = take_back(env, st, fv, vm, c->vmm_fd, c->id, c->stats);
 		if (r < 0 && r != -EMFILE) {
-			c->stats->error = r;	/* not wanted until listed again */
+			unwant(fv, c->stats, r);	/* until listed again */
 			failed(hv, r, rep);
 		}
 	}

@@ -569,12 +569,76 @@ static void test_open_file_limit(void **state)
 	assert_int_equal(held_fds(f), before);
 }
 
+/*
+ * A given-back fd the VMM closed is no longer wanted (its vCPU keeps its
+ * last values); one that cannot be copied back is said like any fd that
+ * cannot be taken, and taken when it can.
+ */
+static void test_given_back_then_gone(void **state)
+{
+	struct fake *f = *state;
+	struct kvmstats_sources src = { .max_fds = 4 };
+	struct kvmstats_scan_report rep;
+	struct scan_said said = { 0 };
+	struct kvmstats_host *host;
+	struct kvmstats_vm *vm;
+	char path[PATH_MAX], keep[PATH_MAX];
+	size_t before = held_fds(f);
+
+	add_vmm(f, 5001, "d", 4, false);
+	assert_int_equal(host_new(f->proc, false, NULL, NULL, &host), 0);
+	assert_int_equal(host_set_sources(host, &src), 0);
+	rescan(f, host, &said, &rep);
+	vm = vm_of(host, 5001);
+	assert_int_equal(vcpus_with_fd(vm), 4);
+	src.max_fds = 2;
+	assert_int_equal(host_set_sources(host, &src), 0);
+	rescan(f, host, &said, &rep);
+	assert_int_equal(vcpus_with_fd(vm), 2);
+	assert_int_equal(rep.fds_over, 2);
+
+	/* The VMM closes vCPU 3's stats fd: 3 wanted, 2 held. */
+	tree_path(f->tree, path, sizeof(path), "proc/5001/fd/13");
+	assert_int_equal(unlink(path), 0);
+	rescan(f, host, &said, &rep);
+	assert_int_equal(rep.vms_over, 1);
+	assert_int_equal(rep.over[0].holds, 3);
+	assert_int_equal(vm->vcpus[3]->stats->error, -EBADF);
+	assert_int_equal(exits_of(vm->vcpus[3]), exits(5001, 3, 0));
+
+	/* vCPU 2 cannot be copied back (twice in a row): said as unread. */
+	snprintf(path, sizeof(path), "%s/5001-2.bin", f->stats);
+	snprintf(keep, sizeof(keep), "%s/5001-2.keep", f->stats);
+	assert_int_equal(rename(path, keep), 0);
+	src.max_fds = 4;
+	assert_int_equal(host_set_sources(host, &src), 0);
+	rescan(f, host, &said, &rep);
+	assert_int_equal(vcpus_with_fd(vm), 2);
+	rescan(f, host, &said, &rep);
+	assert_int_equal(rep.vms_unread, 1);
+	assert_int_equal(rep.fds_unread, 1);
+	assert_int_equal(rep.unread_error, -EBADF);
+	assert_int_equal(rename(keep, path), 0);
+	rescan(f, host, &said, &rep);
+	assert_int_equal(rep.vms_unread, 0);
+	assert_int_equal(rep.vms_over, 0);
+	assert_int_equal(vcpus_with_fd(vm), 3);
+	assert_int_equal(vm->nvcpus, 4);
+	assert_int_equal(held_fds(f) - before, 3);
+	assert_int_equal(vm->vcpus[2]->stats->error, 0);
+	assert_int_equal(vm->vcpus[3]->stats->error, -EBADF);
+
+	host_free(host);
+	assert_int_equal(held_fds(f), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_late_vmms_get_their_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_wide_fd_kept_over_vcpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_given_back_then_gone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
