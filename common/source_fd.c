@@ -47,6 +47,7 @@ struct fd_state {
 struct fd_vm {
 	size_t held;		/* stats fds held for it */
 	size_t given;		/* holders given back whose fd its VMM still holds */
+	int vm_stats_fd;	/* the VMM's number of the VM-wide stats fd we took */
 	/*
 	 * Stats fds its VMM held at the last listing that have no holder
 	 * yet, VM-wide first, then by vCPU id: taken as the budget allows.
@@ -313,8 +314,10 @@ static void fd_listed(struct source_env *env, struct host_vm *hv,
 		if (dfd->kind == DISCOVER_FD_VM_STATS && vm->nvms == 1) {
 			if (!vm->vm_stats)
 				wait[n++] = *dfd;
-			else if (vm->vm_source == FROM_FD && vm->vm_stats->fd < 0)
+			else if (vm->vm_source == FROM_FD && vm->vm_stats->fd < 0) {
 				want(fv, vm->vm_stats);
+				fv->vm_stats_fd = dfd->fd;	/* where the VMM holds it now */
+			}
 		} else if (dfd->kind == DISCOVER_FD_VCPU_STATS) {
 			c = find_vcpu(vm, dfd);
 			if (!c) {
@@ -387,7 +390,7 @@ static void grow(struct source_env *env, struct fd_state *st, struct host_vm *hv
 	int r;
 
 	if (fv->held < share && is_given_back(vm->vm_source, vm->vm_stats)) {
-		r = take_back(env, st, fv, vm, -1, -1, vm->vm_stats);
+		r = take_back(env, st, fv, vm, fv->vm_stats_fd, -1, vm->vm_stats);
 		if (r < 0 && r != -EMFILE) {
 			unwant(fv, vm->vm_stats, r);	/* until listed again */
 			failed(hv, r, rep);
@@ -403,6 +406,7 @@ static void grow(struct source_env *env, struct fd_state *st, struct host_vm *hv
 		if (r >= 0) {
 			vm->vm_source = FROM_FD;
 			hv->vm_owner = &source_fd;
+			fv->vm_stats_fd = fv->wait[i].fd;
 		} else if (r == -EMFILE) {
 			fv->wait[keep++] = fv->wait[i];	/* waits for the budget */
 		} else {

@@ -53,7 +53,7 @@ struct fake {
 
 static pid_t pid_of_pidfd[MAX_PIDFDS];
 static int emfile_next;		/* so many copies fail with EMFILE */
-static const char *stats_dir;
+static const char *stats_dir, *proc_dir;
 
 int acquire_pidfd(const char *proc_root, pid_t pid, uint64_t starttime)
 {
@@ -70,15 +70,28 @@ int acquire_pidfd(const char *proc_root, pid_t pid, uint64_t starttime)
 
 int acquire_stats_fd(int pidfd, int target_fd, int vcpu)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], link[64], want[64];
+	ssize_t n;
 	int fd;
 
-	(void)target_fd;
 	assert_true(pidfd >= 0 && pidfd < MAX_PIDFDS && pid_of_pidfd[pidfd] > 0);
 	if (emfile_next > 0) {
 		emfile_next--;
 		return -EMFILE;
 	}
+	/* As the kernel and acquire.c check: the VMM's fd target_fd, of that kind. */
+	snprintf(path, sizeof(path), "%s/%d/fd/%d", proc_dir, (int)pid_of_pidfd[pidfd],
+		 target_fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -EBADF;
+	link[n] = '\0';
+	if (vcpu < 0)
+		snprintf(want, sizeof(want), "anon_inode:kvm-vm-stats");
+	else
+		snprintf(want, sizeof(want), "anon_inode:kvm-vcpu-stats:%d", vcpu);
+	if (strcmp(link, want) != 0)
+		return -ESTALE;
 	if (vcpu < 0)
 		snprintf(path, sizeof(path), "%s/%d-vm.bin", stats_dir, (int)pid_of_pidfd[pidfd]);
 	else
@@ -136,6 +149,7 @@ static int setup(void **state)
 	if (mkdir(f->proc, 0755) < 0 || mkdir(f->stats, 0755) < 0)
 		return -1;
 	stats_dir = f->stats;
+	proc_dir = f->proc;
 	load("vcpu.bin", &f->vcpu_blob, &f->vcpu_len);
 	load("vm.bin", &f->vm_blob, &f->vm_len);
 	/* Where "exits" lies, from the blob's own descriptors. */
