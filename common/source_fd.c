@@ -367,6 +367,14 @@ static void shrink(struct fd_state *st, struct host_vm *hv, size_t share)
 		give_back(st, fv, vm->vm_stats);
 }
 
+/* A VM-wide stats fd waits for the budget (at most one does: see fd_listed()). */
+static bool vm_wide_waits(const struct host_vm *hv)
+{
+	const struct fd_vm *fv = hv->priv[FROM_FD];
+
+	return fv->nwait > 0 && fv->wait[0].vcpu < 0 && !hv->pub.vm_stats;
+}
+
 /* One failure to take an fd of hv: counted in unread, tried again. */
 static void failed(struct host_vm *hv, int r, struct kvmstats_scan_report *rep)
 {
@@ -514,9 +522,15 @@ static void fd_attach(struct source_env *env, struct kvmstats_scan_report *rep)
 	fdshare_compute(st->demand, env->nvms, st->room, st->share);
 	for (size_t i = 0; i < env->nvms; i++) {
 		struct fd_vm *fv = env->vms[i]->priv[FROM_FD];
+		size_t keep = st->share[i];
 
-		if (fv && fv->held > st->share[i])
-			shrink(st, env->vms[i], st->share[i]);
+		if (!fv)
+			continue;
+		/* A VM-wide fd that came late is worth a vCPU's: make room for it. */
+		if (keep > 0 && fv->held >= keep && vm_wide_waits(env->vms[i]))
+			keep--;
+		if (fv->held > keep)
+			shrink(st, env->vms[i], keep);
 	}
 	for (size_t i = 0; i < env->nvms; i++) {
 		struct host_vm *hv = env->vms[i];

@@ -539,6 +539,25 @@ static void test_vm_wide_fd_kept_over_vcpus(void **state)
 	assert_int_equal(rep.vms_over, 2);
 	assert_int_equal(rep.fds_over, 7);
 
+	/* A VM-wide stats fd that comes late takes the place of a vCPU's. */
+	add_vmm(f, 3003, "late", 2, false);
+	src.max_fds = 8;	/* demands 4, 4, 2: shares 3, 3, 2 */
+	assert_int_equal(host_set_sources(host, &src), 0);
+	rescan(f, host, &said, &rep);
+	assert_int_equal(held_fds(f) - before, 8);
+	assert_int_equal(vcpus_with_fd(vm_of(host, 3003)), 2);
+	tree_path(f->tree, path, sizeof(path), "proc/3003/fd/4");
+	assert_int_equal(symlink("anon_inode:kvm-vm-stats", path), 0);
+	tree_path(f->tree, path, sizeof(path), "stats/3003-vm.bin");
+	tree_write(path, f->vm_blob, f->vm_len);
+	rescan(f, host, &said, &rep);	/* demands 4, 4, 3: shares 3, 3, 2 */
+	assert_int_equal(held_fds(f) - before, 8);
+	assert_int_equal(vm_of(host, 3003)->vm_source, FROM_FD);
+	assert_true(vm_of(host, 3003)->vm_stats->fd >= 0);
+	assert_int_equal(vcpus_with_fd(vm_of(host, 3003)), 1);
+	assert_int_equal(vm_of(host, 3003)->vcpus[0]->stats->fd >= 0, 1);
+	remove_vmm(f, 3003);
+
 	/* Budget 8: everything again, in place. */
 	src.max_fds = 8;
 	assert_int_equal(host_set_sources(host, &src), 0);
