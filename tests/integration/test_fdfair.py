@@ -67,7 +67,7 @@ def test_late_vmms_get_their_share_of_the_fd_budget(testvm, tmp_path):
     truth = sum(c["mmio"] for c in big.counts()["vms"][0]["vcpus"])
     assert truth == BIG * K
 
-    err = open(tmp_path / "kvmstat.err", "w+")
+    err = (tmp_path / "kvmstat.err").open("w+")
     proc = subprocess.Popen(
         [KVMSTAT, "--json", "--totals", "--no-debugfs", "--max-fds", str(BUDGET),
          "--name", "/^fdfair-/", "1", "12"],
@@ -137,6 +137,7 @@ def test_late_vmms_get_their_share_of_the_fd_budget(testvm, tmp_path):
 
     err.seek(0)
     lines = err.read().splitlines()
+    err.close()
     named = [line for line in lines if f"(pid {big.pid})" in line]
     assert named == [
         f"kvmstat: VM fdfair-big (pid {big.pid}): 8 of the {BIG} stats fds its VMM holds "
