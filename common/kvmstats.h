@@ -695,7 +695,8 @@ struct scan_said {
 /*
  * Calls say() with each line worth saying about a rescan that returned r
  * (and, when r >= 0, filled rep): a failed rescan, processes skipped for an
- * error, stats fds a VMM holds that could not be taken. Each state is said
+ * error, stats fds a VMM holds that could not be taken, each VMM over its
+ * share of the fd budget (by name and pid). Each state is said
  * once, and again only when it changes or clears. The line has no prefix
  * and no newline.
  */
