@@ -30,6 +30,7 @@
 
 #define MAX_PIDS 64
 #define MAX_QMP 64
+#define MAX_FDS 1048576		/* --max-fds: Linux's default fs.nr_open */
 #define DEBUGFS_KVM "/sys/kernel/debug/kvm"
 
 struct options {
@@ -45,6 +46,7 @@ struct options {
 	size_t nqmp;
 	const char *debugfs;		/* NULL: --no-debugfs */
 	const char *libvirt;		/* --libvirt URI; NULL: off */
+	size_t max_fds;			/* --max-fds; 0: the core's default */
 	unsigned interval;		/* seconds */
 	unsigned long count;		/* 0: forever */
 };
@@ -75,6 +77,8 @@ static void usage(FILE *f)
 	      "                     for what no better source serves\n"
 	      "      --debugfs DIR  KVM's debugfs directory (default " DEBUGFS_KVM ")\n"
 	      "      --no-debugfs   do not read debugfs\n"
+	      "      --max-fds N    hold at most N stats fds (default 4096, fewer near\n"
+	      "                     the open file limit), shared fairly among the VMMs\n"
 	      "  -h, --help         this text\n\n"
 	      "Columns: exits haltx irqx irqwx iox mmiox irqs emul eptv, taken from\n"
 	      "this kernel's stat names; \"-\" where the kernel has no such stat.\n", f);
@@ -159,6 +163,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "libvirt", optional_argument, NULL, 'L' },
 		{ "debugfs", required_argument, NULL, 'D' },
 		{ "no-debugfs", no_argument, NULL, 'N' },
+		{ "max-fds", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -238,6 +243,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			debugfs_given = true;
 			o->debugfs = c == 'D' ? optarg : NULL;
+			break;
+		case 'F':
+			if (parse_ulong(optarg, MAX_FDS, &v) < 0 || v == 0) {
+				fprintf(stderr, "kvmstat: --max-fds must be 1 to %d: %s\n",
+					MAX_FDS, optarg);
+				return -1;
+			}
+			o->max_fds = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -911,24 +924,12 @@ static void say_news(const char *line, void *ctx)
 	fprintf(stderr, "kvmstat: %s\n", line);
 }
 
-/* Says once that some vCPUs are left out, and which limit did it. */
-static void warn_limited(const struct kvmstats_scan_report *rep, bool *warned)
-{
-	if (rep->fds_limited == 0 || *warned)
-		return;
-	fprintf(stderr, "kvmstat: %u stats fds left unread: at most %zu are held "
-		"(each costs ~2.5 KiB), or the open file limit (ulimit -n) is "
-		"reached\n", rep->fds_limited, rep->fd_limit);
-	*warned = true;
-}
-
 static int run(const struct options *o, struct kvmstats_host *host,
 	       const struct priv_report *priv)
 {
 	struct kvmstats_scan_report rep;
 	struct scan_said news = { 0 };
 	struct timespec deadline;
-	bool warned = false;
 	int r;
 
 	r = host_rescan(host, &rep);
@@ -936,7 +937,6 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		fprintf(stderr, "kvmstat: cannot scan /proc: %s\n", strerror(-r));
 		return 1;
 	}
-	warn_limited(&rep, &warned);
 	scan_news(&news, r, &rep, host, say_news, NULL);
 	if (o->sources) {
 		host_sample(host);
@@ -952,8 +952,6 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		sleep_until(&deadline, o->interval);
 		/* New VMs and hot-plugged vCPUs; exited VMMs are released. */
 		r = host_rescan(host, &rep);
-		if (r >= 0)
-			warn_limited(&rep, &warned);
 		scan_news(&news, r, &rep, host, say_news, NULL);
 		host_sample(host);
 		if (o->memory)
@@ -987,6 +985,7 @@ int main(int argc, char **argv)
 	sources.nqmp = o.nqmp;
 	sources.debugfs = o.debugfs;
 	sources.libvirt_uri = o.libvirt;
+	sources.max_fds = o.max_fds;
 	/*
 	 * The vCPU table shows vCPU stats only; what debugfs serves (VM-wide
 	 * stats, mapped memory) goes to --json, --sources and --memory. At

@@ -120,6 +120,17 @@ struct kvmstats_hooks {
 	void (*vm_removed)(struct kvmstats_vm *vm, void *ctx);
 };
 
+/* How many VMMs over their share of the stats fd budget a report names. */
+#define KVMSTATS_OVER_MAX 8
+
+/* A VMM that holds more stats fds than its share of the budget. */
+struct kvmstats_fd_over {
+	pid_t pid;
+	unsigned holds;		/* stats fds its VMM holds that would be read */
+	unsigned share;		/* its fair share of the budget */
+	unsigned taken;		/* held here: its share, or less at the open file limit */
+};
+
 /* Why a rescan saw less than everything; the front end words it. */
 struct kvmstats_scan_report {
 	struct discover_stats discover;
@@ -130,7 +141,6 @@ struct kvmstats_scan_report {
 	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
 	bool debugfs_missing;		/* debugfs asked for but not readable */
 	int debugfs_error;		/* why not: debugfs_probe()'s -errno */
-	unsigned fds_limited;		/* stats fds not taken: limit reached */
 	/*
 	 * Over all VMs, not only those this rescan looked at: stats fds their
 	 * VMMs hold that could not be taken, at two listings in a row, for a
@@ -141,7 +151,21 @@ struct kvmstats_scan_report {
 	unsigned vms_unread, fds_unread;
 	int unread_error;
 	pid_t unread_pid;
-	size_t fd_limit;		/* that limit (kvmstats_sources.max_fds) */
+	/*
+	 * The stats fd budget: kvmstats_sources.max_fds, or less near
+	 * RLIMIT_NOFILE (fd_budget_nofile), shared max-min fairly among the
+	 * fd_vmms VMMs that hold stats fds (the VM-wide one kept over a
+	 * vCPU's). vms_over of them hold more than their share: fds_over
+	 * stats fds in all are not read, their highest-numbered vCPUs', which
+	 * keep their last values (stats error -EMFILE) until the budget
+	 * allows. over[] names the first KVMSTATS_OVER_MAX of them, most
+	 * left out first.
+	 */
+	size_t fd_budget;
+	bool fd_budget_nofile;
+	unsigned fd_vmms;
+	unsigned vms_over, fds_over;
+	struct kvmstats_fd_over over[KVMSTATS_OVER_MAX];
 	size_t fds_held;		/* stats fds the host holds after the rescan */
 	bool walked;			/* this rescan walked all of /proc */
 	bool libvirt_asked;		/* a libvirt URI is set */
@@ -168,8 +192,10 @@ struct kvmstats_sources {
 	 */
 	unsigned debugfs_every_ms;
 	/*
-	 * Stats fds held at most over all VMs; 0: 4096. Each costs ~2.5 KiB
-	 * here and one fd of RLIMIT_NOFILE (acquire_raise_nofile()).
+	 * Stats fds held at most over all VMs (the budget); 0: 4096. Each
+	 * costs ~2.5 KiB here and one fd of RLIMIT_NOFILE
+	 * (acquire_raise_nofile()). Shared max-min fairly among the VMMs:
+	 * one VMM with thousands of vCPUs cannot leave the others unwatched.
 	 */
 	size_t max_fds;
 	/*
@@ -233,7 +259,9 @@ int host_sample(struct kvmstats_host *host);
  * The VM-wide view of its vCPUs: per value slot of schema, the sum over the
  * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
  * another schema (another source serves it) counts by stat name, where it
- * has that stat with as many values; one with no sample yet is left out.
+ * has that stat with as many values; one with no sample yet is left out;
+ * one whose last sample failed, or whose stats fd was given back to the
+ * budget, counts with its last values, so that a total never goes back.
  * ret_values has schema->num_values slots. Returns the number of vCPUs
  * counted.
  */

@@ -159,7 +159,8 @@ static bool exits_delta(const struct kvmstats_vm *vm, uint64_t *ret)
 		sum += s->cur[s->schema->desc[d].index] - s->prev[s->schema->desc[d].index];
 		any = true;
 	}
-	if (!any && vm->vm_stats && vm->vm_stats->samples >= 2) {
+	/* Not a holder whose last read failed or whose fd was given back: stale. */
+	if (!any && vm->vm_stats && vm->vm_stats->error == 0 && vm->vm_stats->samples >= 2) {
 		const struct statsfd *s = vm->vm_stats;
 		int d = schema_find(s->schema, "exits");
 

@@ -8,6 +8,7 @@
  * and hands them to the front end's say(), which decides where they go.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,6 +128,74 @@ static void say_names(struct kvmstats_vm *vm,
 	}
 }
 
+static const char *vm_name(struct kvmstats_host *host, pid_t pid)
+{
+	for (size_t i = 0; i < host_nvms(host); i++)
+		if (host_vm(host, i)->pid == pid)
+			return host_vm(host, i)->name;
+	return "?";
+}
+
+static bool over_said(const struct scan_said *said, const struct kvmstats_fd_over *o)
+{
+	size_t n = said->vms_over < KVMSTATS_OVER_MAX ? said->vms_over : KVMSTATS_OVER_MAX;
+
+	for (size_t i = 0; i < n; i++)
+		if (said->over[i].pid == o->pid && said->over[i].holds == o->holds &&
+		    said->over[i].taken == o->taken)
+			return true;
+	return false;
+}
+
+/*
+ * Each VMM over its share of the fd budget, once per change of what it
+ * holds or was given, naming it; once more when every VMM fits again.
+ */
+static void say_over(struct scan_said *said, const struct kvmstats_scan_report *rep,
+		     struct kvmstats_host *host,
+		     void (*say)(const char *line, void *ctx), void *ctx)
+{
+	size_t n = rep->vms_over < KVMSTATS_OVER_MAX ? rep->vms_over : KVMSTATS_OVER_MAX;
+	char line[512], name[72], budget[96];
+
+	if (rep->vms_over == 0) {
+		if (said->vms_over > 0)
+			say("every stats fd the VMMs hold fits in the fd budget again: "
+			    "all are read", ctx);
+		return;
+	}
+	snprintf(budget, sizeof(budget), "the budget of %zu stats fds%s", rep->fd_budget,
+		 rep->fd_budget_nofile ? " (cut by the open file limit, ulimit -n)" : "");
+	for (size_t i = 0; i < n; i++) {
+		const struct kvmstats_fd_over *o = &rep->over[i];
+
+		if (over_said(said, o))
+			continue;
+		escape(vm_name(host, o->pid), 64, name, sizeof(name));
+		if (o->taken < o->share)
+			snprintf(line, sizeof(line), "VM %s (pid %d): %u of the %u stats fds "
+				 "its VMM holds are not read: the open file limit (ulimit "
+				 "-n) was reached; its highest-numbered vCPUs show no new "
+				 "values until fds can be taken", name, (int)o->pid,
+				 o->holds - o->taken, o->holds);
+		else
+			snprintf(line, sizeof(line), "VM %s (pid %d): %u of the %u stats fds "
+				 "its VMM holds are not read: %s is shared fairly among %u "
+				 "VMM%s and its share is %u; its highest-numbered vCPUs show "
+				 "no new values until the budget allows", name, (int)o->pid,
+				 o->holds - o->taken, o->holds, budget, rep->fd_vmms,
+				 rep->fd_vmms == 1 ? "" : "s", o->share);
+		say(line, ctx);
+	}
+	if (rep->vms_over > KVMSTATS_OVER_MAX &&
+	    (rep->vms_over != said->vms_over || rep->fds_over != said->fds_over)) {
+		snprintf(line, sizeof(line), "%u VMMs in all hold more stats fds than their "
+			 "share of %s: %u stats fds are not read", rep->vms_over, budget,
+			 rep->fds_over);
+		say(line, ctx);
+	}
+}
+
 void scan_news(struct scan_said *said, int r,
 	       const struct kvmstats_scan_report *rep, struct kvmstats_host *host,
 	       void (*say)(const char *line, void *ctx), void *ctx)
@@ -183,6 +252,10 @@ void scan_news(struct scan_said *said, int r,
 
 	for (size_t i = 0; i < host_nvms(host); i++)
 		say_names(host_vm(host, i), say, ctx);
+	say_over(said, rep, host, say, ctx);
+	said->vms_over = rep->vms_over;
+	said->fds_over = rep->fds_over;
+	memcpy(said->over, rep->over, sizeof(said->over));
 
 	said->unread_vms = rep->vms_unread;
 	said->unread_fds = rep->fds_unread;

@@ -423,7 +423,6 @@ int host_rescan(struct kvmstats_host *host,
 	if (r < 0)
 		return r;
 
-	report.fd_limit = host->env.max_fds ? host->env.max_fds : SOURCE_FD_DEFAULT_MAX;
 	for (size_t i = 0; i < host->env.nvms; i++) {
 		struct host_vm *hv = host->env.vms[i];
 

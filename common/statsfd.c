@@ -283,6 +283,37 @@ void statsfd_close(struct statsfd *s)
 	free(s);
 }
 
+void statsfd_give_back(struct statsfd *s, int error)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->error = error;
+}
+
+int statsfd_refill(struct statsfd *s, int fd, struct statsfd_cache *cache)
+{
+	struct statsfd *n;
+	int r;
+
+	if (s->fd >= 0) {
+		close(fd);
+		return -EBUSY;
+	}
+	r = statsfd_open(fd, cache, &n);
+	if (r < 0)
+		return r;
+	/* Same stats at the same places, or cur and prev would mean other things. */
+	if (n->schema != s->schema && schema_equal(n->schema, s->schema) != 1) {
+		statsfd_close(n);
+		return -ESTALE;
+	}
+	s->fd = n->fd;
+	n->fd = -1;
+	statsfd_close(n);
+	return 0;
+}
+
 int statsfd_supported(void)
 {
 	int kvm, r;

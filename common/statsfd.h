@@ -49,6 +49,23 @@ int statsfd_sample(struct statsfd *s);
 void statsfd_close(struct statsfd *s);	/* accepts NULL */
 
 /*
+ * Closes the fd of s but keeps s, its schema and its last two samples: a
+ * holder without an fd until statsfd_refill(). Its error becomes error, so
+ * that front ends show no new value for it, while what sums its last
+ * sample (host_vcpu_totals()) goes on counting it: no total goes back.
+ */
+void statsfd_give_back(struct statsfd *s, int error);
+
+/*
+ * Gives s, which gave its fd back, fd again: a new copy of the same stats
+ * fd. Takes ownership of fd (closed on failure too). The kernel's counters
+ * are absolute, so the next sample goes on from the last one (its change
+ * covers the time without an fd). -ESTALE: fd describes other stats than
+ * s's schema. -EBUSY: s has an fd. Else as statsfd_open().
+ */
+int statsfd_refill(struct statsfd *s, int fd, struct statsfd_cache *cache);
+
+/*
  * The stats fds of a host in one flat array, sampled in one tight loop:
  * what a sample of every VM costs is then little more than the preads
  * themselves. Lends the statsfds: the owner removes none while it is in use.

@@ -719,13 +719,6 @@ static void report_scan(const struct plugin *p, const struct kvmstats_scan_repor
 			strerror(-rep->first_error));
 		said[1] = true;
 	}
-	if (rep->fds_limited > 0 && !said[2]) {
-		fprintf(stderr, "kvm_stats.plugin: %u stats fds left unread: at most "
-			"%zu are held (~2.5 KiB each), or the open file limit is "
-			"reached; their vCPUs get no charts\n", rep->fds_limited,
-			rep->fd_limit);
-		said[2] = true;
-	}
 }
 
 /* A line of scan_news(), on Netdata's error log. */
