@@ -272,6 +272,13 @@ int host_vcpu_totals(const struct kvmstats_vm *vm,
 
 		if (s->schema != schema || s->samples == 0)
 			continue;
+		/*
+		 * Its last sample failed (a QMP socket that did not answer):
+		 * no total this interval, rather than a stale one (a flat
+		 * line) or one over some vCPUs (a counter that goes back).
+		 */
+		if (s->error != 0)
+			return 0;
 		for (uint32_t d = 0; d < schema->num_desc; d++) {
 			const struct kvmstats_desc *desc = &schema->desc[d];
 			bool peak = desc->known && desc->type == KVM_STATS_TYPE_PEAK;

@@ -607,6 +607,18 @@ struct kvmstats_hooks {
 	void (*vm_removed)(struct kvmstats_vm *vm, void *ctx);
 };
 
+/*
+ * A QMP socket that failed (source_qmp.c): not waited for until a probe of
+ * it answers in time; probes start after a backoff (1 s doubling to 60 s).
+ */
+#define KVMSTATS_QMP_STUCK_MAX 16
+struct kvmstats_qmp_stuck {
+	char path[108];		/* as globbed: untrusted bytes, escape to print */
+	pid_t pid;		/* its listener at the last connect; 0: unknown */
+	int error;		/* -EBUSY, -ETIMEDOUT: no answer in time; else why */
+	unsigned retry_s;	/* the backoff it got at its last failure */
+};
+
 /* Why a rescan saw less than everything; the front end words it. */
 struct kvmstats_scan_report {
 	struct discover_stats discover;
@@ -614,6 +626,11 @@ struct kvmstats_scan_report {
 	unsigned vms_without_stats;	/* VMs no source serves */
 	unsigned qmp_failed;		/* QMP sockets that did not answer */
 	int qmp_error;			/* the first such failure's -errno */
+	/* QMP sockets failing now, the first KVMSTATS_QMP_STUCK_MAX by path. */
+	struct kvmstats_qmp_stuck qmp_stuck[KVMSTATS_QMP_STUCK_MAX];
+	unsigned nqmp_stuck;		/* entries in qmp_stuck */
+	unsigned qmp_stuck_total;	/* all failing sockets, listed or not */
+	int qmp_timeout_ms;		/* the deadline of each exchange */
 	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
 	bool debugfs_missing;		/* debugfs asked for but not readable */
 	int debugfs_error;		/* why not: debugfs_probe()'s -errno */
@@ -647,13 +664,21 @@ struct scan_said {
 	int unread_error;
 	pid_t unread_pid;
 	int libvirt_error;	/* the libvirt source's state last said */
+	struct {		/* the QMP sockets last said to fail */
+		char path[108];
+		pid_t pid;
+		int error;	/* -ETIMEDOUT for every "no answer in time" */
+	} qmp[KVMSTATS_QMP_STUCK_MAX];
+	unsigned nqmp;
+	unsigned qmp_more;	/* failing sockets beyond those */
 };
 
 /*
  * Calls say() with each line worth saying about a rescan that returned r
  * (and, when r >= 0, filled rep): a failed rescan, processes skipped for an
- * error, stats fds a VMM holds that could not be taken. Each state is said
- * once, and again only when it changes or clears. The line has no prefix
+ * error, stats fds a VMM holds that could not be taken, QMP sockets that
+ * did not answer. Each state is said once, and again only when it changes
+ * or clears. The line has no prefix
  * and no newline.
  */
 void scan_news(struct scan_said *said, int r,
@@ -742,7 +767,9 @@ int host_sample(struct kvmstats_host *host);
  * The VM-wide view of its vCPUs: per value slot of schema, the sum over the
  * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
  * another schema or no sample yet is left out. ret_values has
- * schema->num_values slots. Returns the number of vCPUs counted.
+ * schema->num_values slots. Returns the number of vCPUs counted; 0 when
+ * the last sample of any of them failed (no total is better than a stale
+ * or partial one).
  */
 int host_vcpu_totals(const struct kvmstats_vm *vm,
 		     const struct kvmstats_schema *schema, uint64_t *ret_values);
