@@ -630,6 +630,9 @@ static int hostname_format(const oconfig_item_t *item, enum hostname_format *ret
 	return 0;
 }
 
+/* The config names QMP sockets or libvirt: init then needs no /dev/kvm. */
+static bool remote_sources;
+
 static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 {
 	struct entries stats = { .n = 0 }, vms = { .n = 0 };
@@ -696,6 +699,7 @@ static int kvm_stats_config(oconfig_item_t *ci)
 		context_free(ctx);
 		return -1;
 	}
+	remote_sources = ctx->nqmp > 0 || ctx->libvirt_uri;
 	/* Replaces the registration with defaults (freeing its context). */
 	plugin_unregister_read(PLUGIN_NAME);
 	return register_read(ctx) == 0 ? 0 : -1;
@@ -712,7 +716,8 @@ static int kvm_stats_init(void)
 		WARNING(PLUGIN_NAME " plugin: this kernel has no KVM binary stats API "
 			"(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later): reading debugfs only");
 	}
-	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
+	/* As kvmstat: QMP and libvirt serve without /dev/kvm (a container). */
+	if ((r == -ENOENT || r == -ENXIO || r == -ENODEV) && !remote_sources) {
 		ERROR(PLUGIN_NAME " plugin: no /dev/kvm: KVM is not available on this host");
 		return -1;
 	}

@@ -558,8 +558,17 @@ static int check_system(const struct priv_report *priv, const struct plugin_conf
 			       "(KVM_CAP_BINARY_STATS_FD, Linux 5.14 or later) and "
 			       DEBUGFS_KVM " is not readable", u.release);
 	}
-	if (r == -ENOENT || r == -ENXIO || r == -ENODEV)
+	if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
+		/*
+		 * As kvmstat: without /dev/kvm (a container, a host whose KVM
+		 * does not bind) QEMUs can still be read through QMP or libvirt.
+		 */
+		if (cfg->nqmp > 0 || cfg->libvirt_uri) {
+			*ret_no_fds = true;
+			return 0;
+		}
 		return disable("%s", "no /dev/kvm: KVM is not available on this host");
+	}
 	if (!priv->sys_ptrace && !priv->root)
 		return disable("CAP_SYS_PTRACE is missing, so the VMMs' stats fds cannot be "
 			       "read. Grant it: setcap cap_sys_ptrace,cap_dac_read_search+ep %s",
