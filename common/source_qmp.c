@@ -348,7 +348,7 @@ static int qmp_sample(struct source_env *env)
 {
 	struct qmp_state *st = env->state[FROM_QMP];
 
-	if (!st || st->n == 0)
+	if (!st || st->n == 0 || env->nqmp == 0)
 		return 0;
 	return run(env, st, false, NULL);
 }
