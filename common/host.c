@@ -273,6 +273,15 @@ int host_vcpu_totals(const struct kvmstats_vm *vm,
 
 		if (s->samples == 0)
 			continue;
+		/*
+		 * Its last sample failed (a QMP socket that did not answer):
+		 * no total this interval, rather than a stale one (a flat
+		 * line) or one over some vCPUs (a counter that goes back).
+		 * A vCPU whose fd was given back to the budget is no failure:
+		 * it counts with its last values (source_fd.c).
+		 */
+		if (s->error != 0 && !s->given_back)
+			return 0;
 		for (uint32_t d = 0; d < schema->num_desc; d++) {
 			const struct kvmstats_desc *desc = &schema->desc[d], *from = desc;
 			bool peak = desc->known && desc->type == KVM_STATS_TYPE_PEAK;

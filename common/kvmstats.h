@@ -131,6 +131,19 @@ struct kvmstats_fd_over {
 	unsigned taken;		/* held here: its share, or less at the open file limit */
 };
 
+/*
+ * A QMP socket that failed (sources/source_qmp.c): not waited for until a
+ * probe of it answers in time; probes start after a backoff (1 s doubling
+ * to 60 s).
+ */
+#define KVMSTATS_QMP_STUCK_MAX 16
+struct kvmstats_qmp_stuck {
+	char path[108];		/* as globbed: untrusted bytes, escape to print */
+	pid_t pid;		/* its listener at the last connect; 0: unknown */
+	int error;		/* -EBUSY, -ETIMEDOUT: no answer in time; else why */
+	unsigned retry_s;	/* the backoff it got at its last failure */
+};
+
 /* Why a rescan saw less than everything; the front end words it. */
 struct kvmstats_scan_report {
 	struct discover_stats discover;
@@ -138,6 +151,11 @@ struct kvmstats_scan_report {
 	unsigned vms_without_stats;	/* VMs no source serves */
 	unsigned qmp_failed;		/* QMP sockets that did not answer */
 	int qmp_error;			/* the first such failure's -errno */
+	/* QMP sockets failing now, the first KVMSTATS_QMP_STUCK_MAX by path. */
+	struct kvmstats_qmp_stuck qmp_stuck[KVMSTATS_QMP_STUCK_MAX];
+	unsigned nqmp_stuck;		/* entries in qmp_stuck */
+	unsigned qmp_stuck_total;	/* all failing sockets, listed or not */
+	int qmp_timeout_ms;		/* the deadline of each exchange */
 	unsigned debugfs_denied;	/* files debugfs refused (lockdown) */
 	bool debugfs_missing;		/* debugfs asked for but not readable */
 	int debugfs_error;		/* why not: debugfs_probe()'s -errno */
@@ -260,10 +278,11 @@ int host_sample(struct kvmstats_host *host);
  * vCPUs (for PEAK stats the maximum) of their last sample. A vCPU with
  * another schema (another source serves it) counts by stat name, where it
  * has that stat with as many values; one with no sample yet is left out;
- * one whose last sample failed, or whose stats fd was given back to the
- * budget, counts with its last values, so that a total never goes back.
- * ret_values has schema->num_values slots. Returns the number of vCPUs
- * counted.
+ * one whose stats fd was given back to the budget counts with its last
+ * values, so that a total never goes back. ret_values has
+ * schema->num_values slots. Returns the number of vCPUs counted; 0 when
+ * the last sample of any other vCPU failed (no total is better than a
+ * stale or partial one).
  */
 int host_vcpu_totals(const struct kvmstats_vm *vm,
 		     const struct kvmstats_schema *schema, uint64_t *ret_values);

@@ -196,6 +196,90 @@ static void say_over(struct scan_said *said, const struct kvmstats_scan_report *
 	}
 }
 
+/* "QMP socket PATH (VM NAME, pid PID)", as much of it as is known. */
+static void qmp_who(char *out, size_t size, const char *path, pid_t pid,
+		    struct kvmstats_host *host)
+{
+	char epath[4 * 108 + 1], ename[4 * 64 + 1];
+	const char *name = NULL;
+
+	for (size_t i = 0; pid > 0 && i < host_nvms(host); i++)
+		if (host_vm(host, i)->pid == pid)
+			name = host_vm(host, i)->name;
+	escape(path, 108, epath, sizeof(epath));
+	escape(name ? name : "", 64, ename, sizeof(ename));
+	if (name)
+		snprintf(out, size, "QMP socket %s (VM %s, pid %d)", epath, ename, (int)pid);
+	else if (pid > 0)
+		snprintf(out, size, "QMP socket %s (pid %d)", epath, (int)pid);
+	else
+		snprintf(out, size, "QMP socket %s", epath);
+}
+
+/* No answer in time is one state, whether connect or the greeting stalled. */
+static int qmp_class(int error)
+{
+	return error == -EBUSY ? -ETIMEDOUT : error;
+}
+
+static void say_qmp(struct scan_said *said, const struct kvmstats_scan_report *rep,
+		    struct kvmstats_host *host,
+		    void (*say)(const char *line, void *ctx), void *ctx)
+{
+	char who[1024], line[1280];
+
+	for (unsigned i = 0; i < rep->nqmp_stuck; i++) {
+		const struct kvmstats_qmp_stuck *s = &rep->qmp_stuck[i];
+		bool same = false;
+
+		for (unsigned j = 0; j < said->nqmp && !same; j++)
+			same = strcmp(said->qmp[j].path, s->path) == 0 &&
+			       said->qmp[j].pid == s->pid &&
+			       said->qmp[j].error == qmp_class(s->error);
+		if (same)
+			continue;
+		qmp_who(who, sizeof(who), s->path, s->pid, host);
+		if (qmp_class(s->error) == -ETIMEDOUT)
+			snprintf(line, sizeof(line), "%s did not answer within %d ms: "
+				 "asked again in %u s", who, rep->qmp_timeout_ms, s->retry_s);
+		else
+			snprintf(line, sizeof(line), "%s failed: %s: asked again in %u s",
+				 who, strerror(-s->error), s->retry_s);
+		say(line, ctx);
+	}
+	for (unsigned j = 0; j < said->nqmp; j++) {
+		bool still = false;
+		const struct kvmstats_vm *vm = NULL;
+
+		for (unsigned i = 0; i < rep->nqmp_stuck && !still; i++)
+			still = strcmp(said->qmp[j].path, rep->qmp_stuck[i].path) == 0;
+		if (still || rep->qmp_stuck_total > rep->nqmp_stuck)
+			continue;	/* beyond the list it may still fail */
+		for (size_t i = 0; i < host_nvms(host); i++)
+			if (host_vm(host, i)->qmp_path &&
+			    strcmp(host_vm(host, i)->qmp_path, said->qmp[j].path) == 0)
+				vm = host_vm(host, i);
+		qmp_who(who, sizeof(who), said->qmp[j].path, vm ? vm->pid : 0, host);
+		snprintf(line, sizeof(line), vm ? "%s answers again" : "%s: no longer asked",
+			 who);
+		say(line, ctx);
+	}
+	if (rep->qmp_stuck_total > rep->nqmp_stuck &&
+	    said->qmp_more != rep->qmp_stuck_total - rep->nqmp_stuck) {
+		snprintf(line, sizeof(line), "%u more QMP sockets did not answer: "
+			 "each is asked again with backoff",
+			 rep->qmp_stuck_total - rep->nqmp_stuck);
+		say(line, ctx);
+	}
+	said->qmp_more = rep->qmp_stuck_total - rep->nqmp_stuck;
+	said->nqmp = rep->nqmp_stuck;
+	for (unsigned i = 0; i < rep->nqmp_stuck; i++) {
+		memcpy(said->qmp[i].path, rep->qmp_stuck[i].path, sizeof(said->qmp[i].path));
+		said->qmp[i].pid = rep->qmp_stuck[i].pid;
+		said->qmp[i].error = qmp_class(rep->qmp_stuck[i].error);
+	}
+}
+
 void scan_news(struct scan_said *said, int r,
 	       const struct kvmstats_scan_report *rep, struct kvmstats_host *host,
 	       void (*say)(const char *line, void *ctx), void *ctx)
@@ -256,6 +340,7 @@ void scan_news(struct scan_said *said, int r,
 	said->vms_over = rep->vms_over;
 	said->fds_over = rep->fds_over;
 	memcpy(said->over, rep->over, sizeof(said->over));
+	say_qmp(said, rep, host, say, ctx);
 
 	said->unread_vms = rep->vms_unread;
 	said->unread_fds = rep->fds_unread;

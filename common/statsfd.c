@@ -289,6 +289,7 @@ void statsfd_give_back(struct statsfd *s, int error)
 		close(s->fd);
 	s->fd = -1;
 	s->error = error;
+	s->given_back = true;
 }
 
 int statsfd_refill(struct statsfd *s, int fd, struct statsfd_cache *cache)
@@ -309,6 +310,7 @@ int statsfd_refill(struct statsfd *s, int fd, struct statsfd_cache *cache)
 		return -ESTALE;
 	}
 	s->fd = n->fd;
+	s->given_back = false;
 	n->fd = -1;
 	statsfd_close(n);
 	return 0;

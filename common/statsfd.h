@@ -22,6 +22,7 @@ struct statsfd {
 	/* What a sample touches first, in one cache line. */
 	int fd;
 	int error;		/* host_sample(): 0 or the last sample's -errno */
+	bool given_back;	/* statsfd_give_back(): no fd, last values kept */
 	uint64_t *cur;		/* num_values slots, last sample */
 	uint64_t *prev;		/* the sample before, valid when samples > 1 */
 	uint64_t samples;	/* successful statsfd_sample() calls */
@@ -54,7 +55,7 @@ void statsfd_close(struct statsfd *s);	/* accepts NULL */
  * that front ends show no new value for it, while what sums its last
  * sample (host_vcpu_totals()) goes on counting it: no total goes back.
  */
-void statsfd_give_back(struct statsfd *s, int error);
+void statsfd_give_back(struct statsfd *s, int error);	/* sets given_back */
 
 /*
  * Gives s, which gave its fd back, fd again: a new copy of the same stats

@@ -619,6 +619,7 @@ static int start_worker(struct lv_state *st, const char *uri)
 {
 	struct lv_shared *sh;
 	pthread_attr_t attr;
+	pthread_condattr_t cattr;
 	sigset_t all, old;
 	pthread_t t;
 	int r;
@@ -634,7 +635,14 @@ static int start_worker(struct lv_state *st, const char *uri)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&sh->mu, NULL);
-	pthread_cond_init(&sh->cv, NULL);
+	/*
+	 * The sample's wait is timed on CLOCK_MONOTONIC: a step of the wall
+	 * clock (NTP, an admin) must neither stretch nor cut it.
+	 */
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&sh->cv, &cattr);
+	pthread_condattr_destroy(&cattr);
 	sh->refs = 2;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -976,7 +984,7 @@ static int libvirt_sample(struct source_env *env)
 
 	if (!st || !(sh = st->sh) || !wanted(env))
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);	/* the clock of sh->cv */
 	until.tv_sec += env->libvirt_timeout_ms / 1000;
 	until.tv_nsec += (long)(env->libvirt_timeout_ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "qmp.h"
+#include "qmp_internal.h"
 
 #define TIMEOUT_MS 300
 #define SLACK_MS 100	/* how late a timed-out call may return */
@@ -1311,6 +1312,264 @@ static void test_connect_errors(void **state)
 	rmdir(dir);
 }
 
+/* -------------------------------------------- the exchange, without a socket */
+
+static void test_backoff(void **state)
+{
+	static const unsigned want[] = { 1000, 2000, 4000, 8000, 16000, 32000,
+					 60000, 60000 };
+	unsigned ms = 0;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ms = qmp_backoff_next(ms);
+		assert_int_equal(ms, want[i]);
+	}
+	assert_int_equal(qmp_backoff_next(59999), 60000);
+	assert_int_equal(qmp_backoff_next(1), 1000);
+}
+
+/* The answer to command c with our request id, as QEMU ends it (CR LF). */
+static char *answer_with_id(enum cmd c, int id)
+{
+	char *out;
+
+	assert_true(asprintf(&out, "{\"return\": %s, \"id\": %d}\r\n", ret_text[c], id) > 0);
+	return out;
+}
+
+static void feed_ok(struct qmp_exchange *x, const char *text)
+{
+	assert_int_equal(qmp_exchange_feed(x, text, strlen(text)), 0);
+}
+
+static void feed_answer(struct qmp_exchange *x, enum cmd c, int id)
+{
+	char *a = answer_with_id(c, id);
+
+	feed_ok(x, a);
+	free(a);
+}
+
+static bool output_is(struct qmp_exchange *x, const char *want)
+{
+	size_t len;
+	const char *out = qmp_exchange_output(x, &len);
+
+	return len == strlen(want) && memcmp(out, want, len) == 0;
+}
+
+#define CAPS_LINE "{\"execute\":\"qmp_capabilities\",\"id\":1}\n"
+#define QUERY_LINES \
+	"{\"execute\":\"query-stats-schemas\",\"id\":2}\n" \
+	"{\"execute\":\"query-stats\",\"arguments\":{\"target\":\"vm\"},\"id\":3}\n" \
+	"{\"execute\":\"query-stats\",\"arguments\":{\"target\":\"vcpu\"},\"id\":4}\n" \
+	"{\"execute\":\"query-cpus-fast\",\"id\":5}\n"
+
+/* Each state in turn, each request only once its turn came. */
+static void test_exchange_steps(void **state)
+{
+	struct qmp_exchange *x;
+	struct qmp_stats *s, *ref;
+	size_t half = strlen(greeting) / 2, len;
+	(void)state;
+
+	assert_int_equal(qmp_exchange_new(false, UINT64_MAX, &x), 0);
+	assert_int_equal(qmp_exchange_state(x), QX_GREETING);
+	assert_true(output_is(x, ""));
+	assert_int_equal(qmp_exchange_result(x, &s), -EINPROGRESS);
+	/* A greeting in two pieces: nothing happens on the first. */
+	assert_int_equal(qmp_exchange_feed(x, greeting, half), 0);
+	assert_int_equal(qmp_exchange_state(x), QX_GREETING);
+	feed_ok(x, greeting + half);
+	assert_int_equal(qmp_exchange_state(x), QX_CAPS);
+	assert_true(output_is(x, CAPS_LINE));
+	qmp_exchange_sent(x, 5);
+	qmp_exchange_output(x, &len);
+	assert_int_equal(len, strlen(CAPS_LINE) - 5);
+	qmp_exchange_sent(x, len);
+	feed_ok(x, event);
+	assert_int_equal(qmp_exchange_state(x), QX_CAPS);
+	feed_answer(x, CMD_CAPS, 1);
+	assert_int_equal(qmp_exchange_state(x), QX_ANSWERS);
+	assert_true(output_is(x, QUERY_LINES));
+	qmp_exchange_sent(x, strlen(QUERY_LINES));
+	/* Answers are taken by id, in any order, events between them. */
+	feed_answer(x, CMD_CPUS, 5);
+	feed_ok(x, event);
+	feed_answer(x, CMD_VM, 3);
+	feed_answer(x, CMD_SCHEMAS, 2);
+	assert_int_equal(qmp_exchange_state(x), QX_ANSWERS);
+	assert_false(qmp_exchange_expire(x, 0));
+	feed_answer(x, CMD_VCPU, 4);
+	assert_int_equal(qmp_exchange_state(x), QX_DONE);
+	feed_ok(x, event);	/* after the end: not ours */
+	assert_false(qmp_exchange_expire(x, UINT64_MAX));
+	assert_int_equal(qmp_exchange_result(x, &s), 0);
+	assert_int_equal(s->pid, 0);
+	assert_int_equal(parse(ret_text[CMD_SCHEMAS], ret_text[CMD_VM], ret_text[CMD_VCPU],
+			       ret_text[CMD_CPUS], &ref), 0);
+	assert_int_equal(s->nvcpus, ref->nvcpus);
+	assert_true(schema_equal(s->vcpu_schema, ref->vcpu_schema));
+	assert_memory_equal(s->vm_values, ref->vm_values,
+			    s->vm_schema->num_values * sizeof(uint64_t));
+	qmp_stats_free(ref);
+	qmp_stats_free(s);
+	qmp_exchange_free(x);
+}
+
+/* A probe sends everything at once and is over after one look. */
+static void test_exchange_pipelined(void **state)
+{
+	struct qmp_exchange *x;
+	struct qmp_stats *s;
+	char *all = strdup(greeting);
+	(void)state;
+
+	assert_int_equal(qmp_exchange_new(true, UINT64_MAX, &x), 0);
+	assert_true(output_is(x, CAPS_LINE QUERY_LINES));
+	for (enum cmd c = CMD_CAPS; c < NCMDS; c++) {
+		char *a = answer_with_id(c, (int)c + 1);
+
+		all = append(all, a);
+		free(a);
+	}
+	feed_ok(x, all);
+	assert_int_equal(qmp_exchange_state(x), QX_DONE);
+	assert_int_equal(qmp_exchange_result(x, &s), 0);
+	assert_int_equal(s->nvcpus, 2);
+	qmp_stats_free(s);
+	qmp_exchange_free(x);
+	free(all);
+}
+
+/* Feeds a greeting, then text; returns the exchange's error. */
+static int exchange_fails(bool caps_done, const char *text)
+{
+	struct qmp_exchange *x;
+	int r;
+
+	assert_int_equal(qmp_exchange_new(true, UINT64_MAX, &x), 0);
+	feed_ok(x, greeting);
+	if (caps_done)
+		feed_answer(x, CMD_CAPS, 1);
+	r = qmp_exchange_feed(x, text, strlen(text));
+	assert_int_equal(qmp_exchange_error(x), r);
+	if (r < 0) {
+		assert_int_equal(qmp_exchange_state(x), QX_FAILED);
+		/* Once failed, it stays failed. */
+		assert_int_equal(qmp_exchange_feed(x, "\n", 1), r);
+	}
+	qmp_exchange_free(x);
+	return r;
+}
+
+static void test_exchange_refuses(void **state)
+{
+	struct qmp_exchange *x;
+	char *big;
+	(void)state;
+
+	/* Not a greeting first. */
+	assert_int_equal(qmp_exchange_new(false, UINT64_MAX, &x), 0);
+	assert_int_equal(qmp_exchange_feed(x, "{\"return\": {}, \"id\": 1}\n", 24), -EPROTO);
+	qmp_exchange_free(x);
+	/* A query's answer before the capabilities' one. */
+	assert_int_equal(exchange_fails(false, "{\"return\": [], \"id\": 2}\n"), -EPROTO);
+	/* An id we never sent, one answered twice, no id. */
+	assert_int_equal(exchange_fails(true, "{\"return\": [], \"id\": 6}\n"), -EPROTO);
+	assert_int_equal(exchange_fails(true, "{\"return\": [], \"id\": 3}\n"
+					      "{\"return\": [], \"id\": 3}\n"), -EPROTO);
+	assert_int_equal(exchange_fails(true, "{\"return\": []}\n"), -EPROTO);
+	/* QEMU < 7.1; a capabilities refusal is not that. */
+	assert_int_equal(exchange_fails(true, "{\"error\": {\"class\": \"CommandNotFound\", "
+					      "\"desc\": \"x\"}, \"id\": 3}\n"), -ENOTSUP);
+	assert_int_equal(exchange_fails(false, "{\"error\": {\"class\": \"CommandNotFound\", "
+					       "\"desc\": \"x\"}, \"id\": 1}\n"), -EPROTO);
+	assert_int_equal(exchange_fails(true, "[1]\n"), -EPROTO);
+	/* A line that never ends. */
+	big = calloc(1, (5u << 20) + 1);
+	assert_non_null(big);
+	memset(big, ' ', 5u << 20);
+	assert_int_equal(exchange_fails(true, big), -EPROTO);
+	free(big);
+}
+
+static void test_exchange_expires(void **state)
+{
+	struct qmp_exchange *x;
+	(void)state;
+
+	/* No greeting by the deadline: the monitor is taken (or QEMU stuck). */
+	assert_int_equal(qmp_exchange_new(false, 1000, &x), 0);
+	assert_false(qmp_exchange_expire(x, 999));
+	assert_true(qmp_exchange_expire(x, 1000));
+	assert_int_equal(qmp_exchange_error(x), -EBUSY);
+	assert_false(qmp_exchange_expire(x, 2000));
+	qmp_exchange_free(x);
+	/* Greeted, then too slow. */
+	assert_int_equal(qmp_exchange_new(false, 1000, &x), 0);
+	feed_ok(x, greeting);
+	assert_true(qmp_exchange_expire(x, 5000));
+	assert_int_equal(qmp_exchange_error(x), -ETIMEDOUT);
+	qmp_exchange_free(x);
+}
+
+/*
+ * Many stuck peers and a healthy one, driven together: the healthy one's
+ * answer is in, and the whole run costs one deadline, not one per peer.
+ */
+#define NSTUCK 6
+static void test_exchanges_concurrent(void **state)
+{
+	static const struct script serve = { SERVE, { NULL } };
+	static const struct script silent = { SILENT, { NULL } };
+	static const struct script stall = { STALL, { NULL } };
+	struct server srv[NSTUCK + 1];
+	struct qmp_exchange *xs[NSTUCK + 2] = { NULL };
+	bool wait[NSTUCK + 2];
+	struct qmp_stats *s;
+	struct timespec t0;
+	unsigned fds;
+	uint64_t deadline;
+	long ms;
+	(void)state;
+
+	server_start(&srv[0], &serve);
+	for (int i = 1; i <= NSTUCK; i++)
+		server_start(&srv[i], i % 2 ? &silent : &stall);
+	fds = count_fds();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline = qmp_now_ns() + TIMEOUT_MS * 1000000ull;
+	for (int i = 0; i <= NSTUCK; i++) {
+		assert_int_equal(qmp_exchange_start(srv[i].path, false, deadline, &xs[i]), 0);
+		wait[i] = true;
+	}
+	/* A probe of a stuck peer, not waited for, deadline far away. */
+	assert_int_equal(qmp_exchange_start(srv[1].path, true, UINT64_MAX, &xs[NSTUCK + 1]), 0);
+	wait[NSTUCK + 1] = false;
+	assert_int_equal(qmp_exchanges_run(xs, wait, NSTUCK + 2), 0);
+	ms = elapsed_ms(&t0);
+	assert_true(ms >= TIMEOUT_MS - 1 && ms < TIMEOUT_MS + SLACK_MS);
+	assert_int_equal(qmp_exchange_result(xs[0], &s), 0);
+	assert_int_equal(s->pid, srv[0].pid);
+	assert_int_equal(qmp_exchange_pid(xs[1]), srv[1].pid);
+	qmp_stats_free(s);
+	for (int i = 1; i <= NSTUCK; i++)
+		assert_int_equal(qmp_exchange_error(xs[i]), i % 2 ? -EBUSY : -ETIMEDOUT);
+	/* The probe is left in flight, not judged before its deadline. */
+	assert_int_equal(qmp_exchange_state(xs[NSTUCK + 1]), QX_GREETING);
+	/* Nothing waited for: one look, no wait. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(qmp_exchanges_run(&xs[NSTUCK + 1], &wait[NSTUCK + 1], 1), 0);
+	assert_true(elapsed_ms(&t0) < SLACK_MS);
+	for (int i = 0; i < NSTUCK + 2; i++)
+		qmp_exchange_free(xs[i]);
+	assert_int_equal(count_fds(), fds);
+	for (int i = 0; i <= NSTUCK; i++)
+		server_stop(&srv[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1333,6 +1592,12 @@ int main(void)
 		cmocka_unit_test(test_server_timeouts),
 		cmocka_unit_test(test_server_misbehaves),
 		cmocka_unit_test(test_connect_errors),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_exchange_steps),
+		cmocka_unit_test(test_exchange_pipelined),
+		cmocka_unit_test(test_exchange_refuses),
+		cmocka_unit_test(test_exchange_expires),
+		cmocka_unit_test(test_exchanges_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, fixtures_load, fixtures_free);
