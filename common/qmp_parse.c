@@ -800,6 +800,13 @@ int qmp_load(const char *text, size_t len, int err_other, json_t **ret)
 	json_error_t error;
 	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
 
+	/*
+	 * jansson reports a failed allocation as a syntax error, which would
+	 * blame the peer (and put it in backoff) for our memory. The same
+	 * bytes parse the same way, so a second try tells the two apart.
+	 */
+	if (!j)
+		j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
 	if (!j)
 		return json_error_code(&error) == json_error_numeric_overflow ?
 		       -EBADMSG : err_other;

@@ -162,8 +162,10 @@ static int plan(struct qmp_peer *p, bool ask, int timeout_ms, uint64_t now)
 	int r;
 
 	p->wait = false;
-	if (p->x)		/* a probe in flight: driven, not waited for */
+	if (p->x) {		/* a probe in flight: driven, not waited for */
+		p->wait = !p->probe;	/* an exchange a failed run left: waited for */
 		return 0;
+	}
 	if (p->error == 0 && !ask)
 		return 0;
 	if (p->error != 0 && now < p->retry_ns)
@@ -196,7 +198,7 @@ static void finish(struct source_env *env, struct qmp_peer *p, int start_error,
 		   bool tie, uint64_t now, struct kvmstats_scan_report *rep)
 {
 	struct qmp_stats *qs = NULL;
-	bool probe = p->probe;
+	bool probe = p->probe, tied = false;
 	int r = start_error;
 
 	if (r >= 0 && !p->x)
@@ -214,12 +216,29 @@ static void finish(struct source_env *env, struct qmp_peer *p, int start_error,
 	if (tie && !p->hv && p->pid > 0) {
 		struct host_vm *hv = vm_find_by_pid(env, p->pid);
 
-		if (hv && !hv->pub.qmp_path && (hv->pub.qmp_path = strdup(p->path)))
+		if (hv && !hv->pub.qmp_path && (hv->pub.qmp_path = strdup(p->path))) {
 			p->hv = hv;
+			tied = true;
+		}
 	}
 	if (r >= 0 && p->hv && qs->pid != p->hv->pub.pid)
 		r = -ESTALE;	/* another QEMU now listens there */
-	if (r < 0) {
+	if (r == -ENOMEM) {
+		/*
+		 * Ours, not the peer's: no backoff, asked again at the next
+		 * sample or rescan (untied if tied just now, so that the next
+		 * rescan asks it at once). This interval has no values from it.
+		 */
+		if (p->hv)
+			mark_vm(p->hv, r);
+		if (tied) {
+			free(p->hv->pub.qmp_path);
+			p->hv->pub.qmp_path = NULL;
+			p->hv = NULL;
+		}
+		if (rep && rep->first_error == 0)
+			rep->first_error = r;
+	} else if (r < 0) {
 		if (rep && rep->qmp_failed++ == 0)
 			rep->qmp_error = r;
 		fail(p, r, now);
@@ -231,8 +250,11 @@ static void finish(struct source_env *env, struct qmp_peer *p, int start_error,
 		p->backoff_ms = 0;
 		if (p->hv) {
 			r = apply_qmp(env, p->hv, qs);
-			if (r < 0 && rep && rep->first_error == 0)
-				rep->first_error = r;
+			if (r < 0) {
+				mark_vm(p->hv, r);	/* taken in part: none this interval */
+				if (rep && rep->first_error == 0)
+					rep->first_error = r;
+			}
 		}
 		/*
 		 * Tied, then taken in part (-ENOMEM): untie the socket, so
@@ -240,7 +262,6 @@ static void finish(struct source_env *env, struct qmp_peer *p, int start_error,
 		 * VM without stats until a sample comes.
 		 */
 		if (r < 0 && tie && p->hv) {
-			mark_vm(p->hv, r);
 			free(p->hv->pub.qmp_path);
 			p->hv->pub.qmp_path = NULL;
 			p->hv = NULL;
@@ -276,6 +297,23 @@ static int run(struct source_env *env, struct qmp_state *st, bool attach,
 	}
 	r = qmp_exchanges_run(xs, wait, st->n);
 	now = qmp_now_ns();
+	/*
+	 * The run itself failed (-ENOMEM): ours, not the peers'. The
+	 * exchanges it should have waited for are dropped, to start afresh
+	 * next time, rather than be taken for probes or expire as if the
+	 * peers were stuck; their VMs have no values this interval.
+	 */
+	for (size_t i = 0; r < 0 && i < st->n; i++) {
+		struct qmp_peer *p = &st->peers[i];
+
+		if (!p->x || p->probe || qmp_exchange_state(p->x) == QX_DONE ||
+		    qmp_exchange_state(p->x) == QX_FAILED)
+			continue;
+		qmp_exchange_free(p->x);
+		p->x = NULL;
+		if (p->hv)
+			mark_vm(p->hv, r);
+	}
 	for (size_t i = 0; i < st->n; i++) {
 		struct qmp_peer *p = &st->peers[i];
 
