@@ -67,6 +67,27 @@ def kvm_links(pid):
 DEBUGFS = "/sys/kernel/debug"
 
 
+def debugfs_missing_reason():
+    """Why the debugfs tests cannot run here (root-only, and real VMs), or None."""
+    if os.geteuid() != 0:
+        return "SKIP: debugfs is root-only: run as root"
+    return kvm_missing_reason()
+
+
+def escaped_to_tmp(mark):
+    """What /tmp and its subdirectories hold named with mark: a name that
+    escaped the directory it was meant for. Other tests make and remove
+    directories there meanwhile: one that goes while it is listed is
+    skipped, not an error."""
+    found = []
+    for top in [Path("/tmp"), *Path("/tmp").iterdir()]:
+        try:
+            found += [p for p in top.iterdir() if mark in p.name]
+        except OSError:
+            pass
+    return found
+
+
 def mount_debugfs():
     """Mounts debugfs if nobody has (and leaves it mounted: other tools may
     rely on it from then on); None when /sys/kernel/debug/kvm is there,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (BUILD, ROOT, kvm_links, requires_kvm, requires_qemu, requires_root,
-                      sanitizer_runtimes, wait_for)
+                      sanitizer_runtimes, wait_for, escaped_to_tmp)
 from daemons import (COLLECTD_BIN, Collectd, carbon_missing_reason, collectd_missing_reason,
                      daemon_factory, influxdb_missing_reason, valgrind_missing_reason)
 
@@ -171,18 +171,6 @@ def safe_instance(name):
     return out
 
 
-def escaped_to_tmp():
-    """What /tmp and its subdirectories hold named after ESCAPE. Other
-    tests make and remove directories there meanwhile: a directory that
-    goes while it is listed is skipped, not an error."""
-    found = []
-    for top in [Path("/tmp"), *Path("/tmp").iterdir()]:
-        try:
-            found += [p for p in top.iterdir() if ESCAPE in p.name]
-        except OSError:
-            pass
-    return found
-
 
 def csv_values(directory, type_file):
     """The value column of <directory>/<type_file>-DATE, all dates."""
@@ -260,7 +248,7 @@ def test_hostile_vm_names_stay_in_their_identifiers(testvm, daemons, hostname_fo
         # "../../<ESCAPE>" is kept as "_._.__<ESCAPE>": no component of
         # its own, nothing hidden.
         assert not any(part.startswith((ESCAPE, ".")) for part in rel.parts), rel
-    assert not escaped_to_tmp()
+    assert not escaped_to_tmp(ESCAPE)
     top = {p.name for p in cd.data_dir.iterdir()}
     if hostname_format == "host":
         assert top == {cd.hostname}

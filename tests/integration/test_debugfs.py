@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, kvm_missing_reason, wait_for
+from conftest import BUILD, ROOT, debugfs_missing_reason, wait_for
 
 DEBUGFS = "/sys/kernel/debug"
 KVM_DEBUGFS = f"{DEBUGFS}/kvm"
@@ -32,14 +32,8 @@ GOLDEN = ROOT / "tests/fixtures/golden"
 SYS_pidfd_getfd = 438
 
 
-def missing_reason():
-    if os.geteuid() != 0:
-        return "SKIP: debugfs is root-only: run as root"
-    return kvm_missing_reason()
-
-
-pytestmark = pytest.mark.skipif(missing_reason() is not None,
-                                reason=missing_reason() or "")
+pytestmark = pytest.mark.skipif(debugfs_missing_reason() is not None,
+                                reason=debugfs_missing_reason() or "")
 
 @pytest.fixture(scope="module")
 def kvm_debugfs():

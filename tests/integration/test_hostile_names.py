@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, FIXTURES, kvm_missing_reason, requires_root
+from conftest import BUILD, FIXTURES, kvm_missing_reason, requires_root, escaped_to_tmp
 from daemons import collectd_missing_reason, daemon_factory, wait_until
 from fakeproc import FakeProc
 
@@ -133,15 +133,6 @@ def walk_keys(o):
         for v in o:
             yield from walk_keys(v)
 
-
-def escaped_to_tmp():
-    found = []
-    for top in [Path("/tmp"), *Path("/tmp").iterdir()]:
-        try:
-            found += [p for p in top.iterdir() if ESCAPE in p.name]
-        except OSError:
-            pass
-    return found
 
 
 def test_kvmstat(peer):
@@ -264,7 +255,7 @@ def test_collectd(peer, tmp_path):
     csv_files = [p for p in files if str(p).startswith(f"{data_dir}/")]
     assert any("derive-halt_wait_hist-" in p.name for p in csv_files), files
     assert not any("halt_poll_fail_hist" in p.name for p in csv_files)
-    assert not escaped_to_tmp()
+    assert not escaped_to_tmp(ESCAPE)
 
     said = [l for l in log.splitlines() if "left out" in l]
     assert len(said) == 1, log

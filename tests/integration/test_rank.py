@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, kvm_missing_reason, mount_debugfs
+from conftest import BUILD, debugfs_missing_reason, mount_debugfs
 from test_netdata_plugin import plugin  # noqa: F401 (fixture)
 
 KVMSTAT = str(BUILD / "kvmstat")
@@ -27,14 +27,8 @@ DELAY = 3       # seconds until testvm opens its VM stats fd
 PAGES = ("pages_4k", "pages_2m", "pages_1g")
 
 
-def missing_reason():
-    if os.geteuid() != 0:
-        return "SKIP: debugfs is root-only: run as root"
-    return kvm_missing_reason()
-
-
-pytestmark = pytest.mark.skipif(missing_reason() is not None,
-                                reason=missing_reason() or "")
+pytestmark = pytest.mark.skipif(debugfs_missing_reason() is not None,
+                                reason=debugfs_missing_reason() or "")
 
 
 @pytest.fixture

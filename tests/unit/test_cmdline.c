@@ -205,20 +205,6 @@ static int setup(void **state)
 	return tree_setup(state, "cmdline");
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* ---------------------------------------------------------- command lines */
 
 static void test_libvirt_qemu(void **state)
@@ -647,7 +633,7 @@ static void test_discover_names(void **state)
 		"emulator\n";
 	struct tree *t = *state;
 	char pve[64];
-	int before = count_fds();
+	int before = tree_count_fds();
 
 	/* No -name: libvirt's machine names it; -uuid still counts. */
 	add_vmm(t, 100, "qemu-system-x86",
@@ -703,7 +689,7 @@ static void test_discover_names(void **state)
 	if (access(pve, F_OK) != 0)
 		check_discover(t, 109, NULL, DISCOVER_NAME_NONE, NULL);
 
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tree_count_fds(), before);
 }
 
 /* name_utf8_len(): RFC 3629, strictly; 0 where a front end must replace. */

@@ -96,20 +96,6 @@ static void make_vm(const struct tree *t)
 	make_file(t, "4242-11/vcpu0/lapic_timer_advance_ns", 0444, "1000\n");
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static const struct kvmstats_desc *find(const struct kvmstats_schema *s,
 					const char *name)
 {
@@ -666,7 +652,7 @@ static void test_no_fd_leak(void **state)
 
 	make_vm(t);
 	make_file(t, "4242-11/mmu_rmaps_stat", 0644, "table\n");
-	before = count_fds();
+	before = tree_count_fds();
 	for (int round = 0; round < 3; round++) {
 		seen.n = 0;
 		assert_int_equal(debugfs_scan(t->root, record, &seen), 1);
@@ -687,7 +673,7 @@ static void test_no_fd_leak(void **state)
 		debugfs_close(vm);
 		make_file(t, "4242-11/exits", 0644, "1\n");
 	}
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tree_count_fds(), before);
 }
 
 int main(void)

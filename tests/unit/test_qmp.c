@@ -30,6 +30,7 @@
 
 #include "qmp.h"
 #include "qmp_internal.h"
+#include "tree.h"
 
 #define TIMEOUT_MS 300
 #define SLACK_MS 100	/* how late a timed-out call may return */
@@ -133,18 +134,6 @@ static int parse_schemas(const char *json, struct kvmstats_schema **vm,
 			 struct kvmstats_schema **vcpu)
 {
 	return qmp_parse_schemas(json, strlen(json), vm, vcpu);
-}
-
-static unsigned count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 /* ------------------------------------------------- checks on real answers */
@@ -1177,12 +1166,12 @@ static int query(const struct script *sc, struct qmp_stats **ret, long *ret_ms,
 	int r;
 
 	server_start(&srv, sc);
-	fds = count_fds();
+	fds = tree_count_fds();
 	*ret = NULL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = qmp_query_stats(srv.path, TIMEOUT_MS, ret);
 	*ret_ms = elapsed_ms(&t0);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(tree_count_fds(), fds);
 	if (ret_pid)
 		*ret_pid = srv.pid;
 	server_stop(&srv);
@@ -1287,7 +1276,7 @@ static void test_connect_errors(void **state)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[] = "/tmp/test_qmp.XXXXXX", path[128], longpath[200];
 	struct qmp_stats *s = NULL;
-	unsigned fds = count_fds();
+	unsigned fds = tree_count_fds();
 	int fd;
 	(void)state;
 
@@ -1307,7 +1296,7 @@ static void test_connect_errors(void **state)
 	assert_int_equal(qmp_query_stats(path, -1, &s), -EINVAL);
 	assert_int_equal(qmp_query_stats(NULL, TIMEOUT_MS, &s), -EINVAL);
 	assert_null(s);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(tree_count_fds(), fds);
 	unlink(path);
 	rmdir(dir);
 }
@@ -1538,7 +1527,7 @@ static void test_exchanges_concurrent(void **state)
 	server_start(&srv[0], &serve);
 	for (int i = 1; i <= NSTUCK; i++)
 		server_start(&srv[i], i % 2 ? &silent : &stall);
-	fds = count_fds();
+	fds = tree_count_fds();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline = qmp_now_ns() + TIMEOUT_MS * 1000000ull;
 	for (int i = 0; i <= NSTUCK; i++) {
@@ -1565,7 +1554,7 @@ static void test_exchanges_concurrent(void **state)
 	assert_true(elapsed_ms(&t0) < SLACK_MS);
 	for (int i = 0; i < NSTUCK + 2; i++)
 		qmp_exchange_free(xs[i]);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(tree_count_fds(), fds);
 	for (int i = 0; i <= NSTUCK; i++)
 		server_stop(&srv[i]);
 }

@@ -77,18 +77,6 @@ struct fixture {
 	unsigned fds_before;
 };
 
-static unsigned count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int open_golden(const char *name)
 {
 	const char *dir = getenv("KVMSTATS_FIXTURES");
@@ -118,7 +106,7 @@ static int setup(void **state)
 	char rel[64];
 
 	assert_non_null(f);
-	f->fds_before = count_fds();
+	f->fds_before = tree_count_fds();
 	f->vm_blob = open_golden("vm.bin");
 	f->vcpu_blob = open_golden("vcpu.bin");
 	if (f->vm_blob < 0 || f->vcpu_blob < 0) {
@@ -188,7 +176,7 @@ static int teardown(void **state)
 	close(f->vcpu_blob);
 	tree_teardown((void **)&f->debugfs);
 	/* Every copy of a stats fd and the debugfs files were closed. */
-	assert_int_equal(count_fds(), f->fds_before);
+	assert_int_equal(tree_count_fds(), f->fds_before);
 	free(f);
 	return 0;
 }
