@@ -13,7 +13,6 @@ Needs root (debugfs), /dev/kvm (SKIP otherwise); mounts debugfs if nobody
 has (conftest.mount_debugfs, left mounted).
 """
 import json
-import os
 import subprocess
 
 import pytest

@@ -174,20 +174,6 @@ static void add_other(const struct tree *t, pid_t pid)
 	add_fd(t, pid, 5, "anon_inode:[eventfd]");
 }
 
-static int count_self_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int record(const struct discover_proc *p, void *ctx)
 {
 	struct seen *s = ctx;
@@ -661,7 +647,7 @@ static void test_pid_reused_during_listing(void **state)
 	struct seen seen = { 0 };
 	struct stat_feed f;
 	char path[PATH_MAX];
-	int before = count_self_fds(), r;
+	int before = (int)tree_count_fds(), r;
 
 	add_fed_vmm(t, 800, &f, st, 2);
 	stat_feed_go(&f);
@@ -684,7 +670,7 @@ static void test_pid_reused_during_listing(void **state)
 	assert_int_equal(stats.scanned, 2);
 	assert_int_equal(stats.vanished, 1);
 	assert_int_equal(stats.denied, 0);
-	assert_int_equal(count_self_fds(), before);
+	assert_int_equal((int)tree_count_fds(), before);
 }
 
 /*
@@ -837,7 +823,7 @@ static void test_processes_come_and_go(void **state)
 	struct tree *t = *state;
 	struct churn c = { .t = t };
 	unsigned long found_transient = 0, vanished = 0, scans = 0;
-	int before = count_self_fds();
+	int before = (int)tree_count_fds();
 	time_t deadline = time(NULL) + 30;
 	const char *bad = NULL;
 	pthread_t thread;
@@ -877,7 +863,7 @@ static void test_processes_come_and_go(void **state)
 		fail_msg("scan %lu: %s", scans, bad);
 	/* Both sides of the race were met, often. */
 	assert_true(found_transient >= 50 && vanished >= 50 && scans >= 2000);
-	assert_int_equal(count_self_fds(), before);
+	assert_int_equal((int)tree_count_fds(), before);
 }
 
 static void test_bad_arguments(void **state)
@@ -1162,7 +1148,7 @@ static void test_no_fd_leak(void **state)
 	build_scan_tree(t);
 	add_dir(t, "20");
 	add_stat_text(t, 20, "garbage");
-	before = count_self_fds();
+	before = (int)tree_count_fds();
 	for (i = 0; i < 100; i++) {
 		seen = (struct seen){ 0 };
 		/* The garbage entry is skipped; the scan runs to the end. */
@@ -1175,7 +1161,7 @@ static void test_no_fd_leak(void **state)
 		assert_int_equal(discover_starttime(t->root, 20, &st),
 				 -EBADMSG);
 	}
-	assert_int_equal(count_self_fds(), before);
+	assert_int_equal((int)tree_count_fds(), before);
 
 	/* The same with only good entries, so that scans run to the end. */
 	add_stat(t, 20, "fixed", 1);
@@ -1187,7 +1173,7 @@ static void test_no_fd_leak(void **state)
 		assert_int_equal(discover_scan(t->root, record, &seen, NULL),
 				 -EINTR);
 	}
-	assert_int_equal(count_self_fds(), before);
+	assert_int_equal((int)tree_count_fds(), before);
 }
 
 /* The real /proc: this process holds no VM, others on the host may. */
