@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # kvm_stats: KVM binary statistics for kvmstat, collectd and Netdata.
 #
 #   make                      build everything under $(O)

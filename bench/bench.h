@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h: what the parts of kvmstats_bench share (bench/kvmstats_bench.c,
  * bench_util.c, bench_qmp.c): costs measured on two clocks, medians printed

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench.mk: `make bench`, included by the top Makefile (include bench/bench.mk).
 #
 # Uses the Makefile's O, LIB, LIBS_CORE, ALL_CFLAGS, ALL_LDFLAGS, quiet, Q.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_qmp.c: what a QMP query-stats costs, for kvmstats_bench.
  *

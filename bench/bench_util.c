@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_util.c: the clocks, medians and JSON fields of kvmstats_bench
  * (bench.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * collectd_null_write.c: a collectd write plugin that drops every value,
  * for `make bench` (LoadPlugin bench_null_write).

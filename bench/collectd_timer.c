@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * collectd_timer.c: times a collectd plugin's read callback, for `make bench`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kvmstats_bench: the in-process half of `make bench` (bench/run is the
  * other half: it starts the VMs, the Netdata plugin and collectd, and prints

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libvirt_bench.c: what host_sample() costs with the libvirt source on and
  * off, for the VMs of the pids given. Prints one JSON object: wall and CPU

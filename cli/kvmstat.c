@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kvmstat: report KVM activity per virtual CPU, in the spirit of illumos
  * kvmstat(1): "kvmstat [interval [count]]", one row per vCPU with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kvm_stats.c: a collectd read plugin for KVM binary stats.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acquire.c: take copies of the stats fds a VMM holds.
  *

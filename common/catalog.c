@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * catalog.c: what a KVM stat name means to a reader, shared by every front
  * end. catalog_group_of() files a stat under a group (exits, page faults,

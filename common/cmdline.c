@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmdline.c: a VM's name (and uuid) from what its host shows of it: the
  * VMM's command line, the VMM's cgroup, and Proxmox VE's VM config.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * debugfs.c: KVM stats of any VM from /sys/kernel/debug/kvm/<pid>-<fd>/,
  * for VMMs that hold no stats fd (QEMU 7.x, Firecracker, crosvm, ...).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * decode.c: bytes of a KVM binary stats file -> schema.
  *

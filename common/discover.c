@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * discover.c: finds the processes that run KVM VMs by walking a proc root
  * ("/proc", or a fake tree in tests), and lists their KVM fds.

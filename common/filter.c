@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * filter.c: include and exclude lists of names (stat names, VM names), with
  * the semantics of collectd's ignorelist (src/utils/ignorelist): an entry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host.c: the VMs of one host and the stats fds taken from their VMMs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host_internal.h: what host.c and rescan.c share about the host. Not for
  * front ends (they include kvmstats.h only), nor for sources (source.h).

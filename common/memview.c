@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memview.c: the per-VM memory table behind kvmstat --memory and the
  * Netdata function kvm-vms (memview.h).

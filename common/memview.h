@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memview.h: "which VMs are cheap to live-migrate": one row per VM with the
  * guest memory KVM has mapped (pages_4k/2m/1g), the RAM its VMM was told to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* namejson.c: a VM name as a JSON string (namejson.h). */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * namejson.h: a VM name as a JSON string, for the front ends that print
  * JSON (kvmstat --json, the Netdata function kvm-vms). Apart from

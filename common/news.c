@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * news.c: what of a rescan is worth saying, said once per change.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * priv.c: the only file that includes <sys/capability.h>.
  *

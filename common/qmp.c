@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * qmp.c: VM and vCPU stats of a QEMU (>= 7.1) through its QMP socket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * qmp_internal.h: what qmp.c (the socket) and qmp_parse.c (the pure JSON
  * parser) share. Internal: front ends include kvmstats.h only.

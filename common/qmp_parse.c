@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * qmp_parse.c: the JSON answers of a QEMU (>= 7.1) QMP monitor -> schemas
  * and values, for qmp.c (which holds the socket) and for tests and fuzzers.

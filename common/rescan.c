@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rescan.c: finding the VMs of a host and taking their VMMs' stats fds.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * statsfd.c: the only code that reads a KVM stats fd.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uevent.c: KVM's VM create and destroy events, so that a rescan of a host
  * where nothing changed need not walk /proc.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h: small helpers the core's modules share. Internal: front ends
  * include kvmstats.h only.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # fuzz/fuzz.mk: libFuzzer targets for the parsers of common/ (fuzz/README.md).
 # Included by the Makefile after its "all" rule; uses its O, WARNINGS,
 # CFLAGS, quiet and Q. Needs Debian's clang and libclang-rt-14-dev.

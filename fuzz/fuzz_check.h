@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_check.h: what the libFuzzer targets in fuzz/ share. A broken
  * invariant is reported and aborts, so libFuzzer saves the input as a crash

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_decode.c: libFuzzer target for common/decode.c, the KVM binary stats
  * decoder (struct kvm_stats_header / kvm_stats_desc in <linux/kvm.h>).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_netdata_config.c: libFuzzer target for netdata/config.c, the
  * kvm_stats.conf parser of the Netdata plugin (inih's syntax, then every

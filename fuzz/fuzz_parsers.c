@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_parsers.c: libFuzzer target for the text parsers of common/ that
  * take what users and other processes write:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_qmp.c: libFuzzer target for common/qmp_parse.c, the parser of a QEMU
  * (>= 7.1) QMP monitor's answers (qapi/stats.json), through the pure halves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * charts.c: KVM stats -> Netdata charts, and the protocol lines for them.
  *

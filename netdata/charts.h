@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * charts.h: how KVM stats become Netdata charts, and the protocol lines
  * that define and update them (Netdata's external plugin protocol,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c: kvm_stats.conf -> struct plugin_config.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h: the settings of kvm_stats.plugin, read from kvm_stats.conf
  * (section [kvm_stats], inih syntax: "name = value" lines, indented or

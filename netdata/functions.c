@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * functions.c: Netdata Functions for kvm_stats.plugin, the external plugin
  * protocol of Netdata 1.37 (collectors/plugins.d/pluginsd_parser.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * functions.h: the plugin's Netdata Function "kvm-vms" (Netdata 1.37+
  * external plugin FUNCTION protocol): one row per VM by mapped guest

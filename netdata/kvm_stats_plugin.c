@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kvm_stats.plugin: a Netdata external plugin for KVM binary stats.
  *

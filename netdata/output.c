@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * output.c: the plugin's stdout, written without ever blocking the release
  * of VMs whose VMM exited.

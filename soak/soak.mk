@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # soak/soak.mk: `make soak`, included by the top Makefile (-include soak/soak.mk).
 #
 # Uses the Makefile's O, Q and its deps-test and all targets. soak/run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures: where the build is, and test VMs with known exit counts.
 
 The test VMs come from tests/fixtures/testvm.c, a small VMM on the raw KVM

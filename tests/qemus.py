@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The QEMUs the tests and the bench run, and how to start them on this host.
 
 scripts/deps provisions two (under $KVMSTATS_CACHE, /var/cache/kvm_stats):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Runs each C unit test binary (cmocka) built under $KVMSTATS_BUILD."""
 import os
 import subprocess

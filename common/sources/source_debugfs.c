@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source_debugfs.c: /sys/kernel/debug/kvm/<pid>-<fd>/ (debugfs.c), the
  * last source of the table: a VM's VM-wide stats and its vCPU stats

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source_fd.c: the stats fds the VMMs hold (first in sources.c), copied with
  * pidfd_getfd() (acquire.c) when a VMM is listed and read with one pread

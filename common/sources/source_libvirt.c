@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source_libvirt.c: libvirtd's domain stats (libvirt >= 8.9: the "vm" and
  * "vcpu" groups re-export QEMU's query-stats without histograms), for what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source_qmp.c: QEMU's QMP query-stats (QEMU >= 7.1; qmp.c) for the
  * sockets a front end names (paths or globs). Serves a VM's VM-wide stats

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sources.c: the table of sources (source.h). Its order is the precedence,
  * and the only place that says it: a source earlier in the table is

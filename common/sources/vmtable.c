@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * vmtable.c: what every source does to the host's VM table (source.h):
  * insert and find vCPUs, hand a VM-wide slot or a vCPU from one source to

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Takes a PNG of Netdata's dashboard with a raised KVM alert.
 
 Starts a test VM at 10 exits/s, a private Netdata on loopback with the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """collectd started the way Debian's collectd package starts it (a helper).
 
 /lib/systemd/system/collectd.service (collectd-core 5.12) runs

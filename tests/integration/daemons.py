@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Real, isolated collectd, carbon-cache and InfluxDB daemons for integration
 tests (a helper, not a test).
 

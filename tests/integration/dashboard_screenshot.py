@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Takes a PNG of Netdata's dashboard showing kvm_stats.plugin's charts.
 
 Starts a test VM (2 vCPUs exiting at a steady pace), a private Netdata on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A private libvirtd (11.3, bookworm-backports) for the tests, without systemd.
 
 It runs in a mount namespace of its own (unshare -m) where /etc/libvirt,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A real, isolated Netdata daemon for integration tests (a helper, not a test).
 
 `Netdata` runs Debian's /usr/sbin/netdata (1.37) in the foreground with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Netdata started the way Debian's netdata package starts it (a helper).
 
 What /lib/systemd/system/netdata.service (netdata-core 1.37) does, and how

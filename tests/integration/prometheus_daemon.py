@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Debian 12's Prometheus 2.42 (package prometheus) in the foreground, on
 127.0.0.1 with its own config and TSDB in a private directory; stopped by
 pid (daemons._Daemon). Scrapes the targets given every second.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every source of a stat gives the same value, on paused QEMU VMs.
 
 kvm_stats serves each stat from one source (held fds first, then QMP, then

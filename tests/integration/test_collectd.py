@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats.so inside a real collectd 5.12 (Debian), on real KVM VMs.
 
 collectd, carbon-cache and influxd are started by the tests on loopback

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats.so under collectd run as Debian's collectd.service runs it.
 
 See collectd_debian.py: root, /usr/lib/collectd and the conf snippet in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """conf/collectd/kvm_stats_threshold.conf in a real collectd 5.12: a VM
 doing port I/O as fast as it can (insn_emulation on this machine) crosses
 the insn_emulation rule, and collectd's logfile plugin writes the

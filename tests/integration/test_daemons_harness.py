@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The daemons harness (daemons.py) on real Debian daemons, without kvm_stats.
 
 A collectd 5.12 runs Debian's `load` plugin and an `exec` script whose values

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Debian packages (make deb), installed into this machine as users install them.
 
 The packages are built from a copy of this tree (scripts/build-deb, what

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """common/debugfs.c on the real /sys/kernel/debug/kvm of this machine.
 
 Needs root and /dev/kvm (SKIP otherwise). If debugfs is not mounted, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """make install-netdata: the plugin goes where the installed Netdata looks.
 
 Netdata reads plugins from one directory fixed at its build (Debian:

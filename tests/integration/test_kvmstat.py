@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvmstat on real KVM VMs, checked against the exits the VMs counted.
 
 Every VM here is a tests/fixtures/testvm process: each vCPU makes exactly K

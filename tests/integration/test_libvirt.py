@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The libvirt source against a real, private libvirtd (11.3, bookworm-backports).
 
 A QEMU 10 domain (its vCPU stats fds held: only the VM-wide stats come from

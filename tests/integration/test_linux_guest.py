@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats on a running Linux guest: Debian's kernel under QEMU 10.
 
 The other QEMU tests run firmware only. Here QEMU 10 boots Debian's kernel

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvmstat --memory on real VMs: one row per VM, sorted by mapped memory,
 pages_* exactly what KVM's own VM-wide stats say (debugfs, read beside it),
 the configured RAM from the VMM's -m, the vCPU count and the exit rate of a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """health.d/kvm_stats.conf in a real Netdata 1.37, driven by real VMs.
 
 Netdata reads the file as its stock health configuration (its `stock

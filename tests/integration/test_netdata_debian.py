@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats.plugin under Netdata run as Debian's netdata.service runs it.
 
 See netdata_debian.py: user netdata, the unit's capability bounding set,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats.plugin inside a real Netdata 1.37 (Debian), on real KVM VMs.
 
 Netdata is started by the test with its own config, plugins directory and

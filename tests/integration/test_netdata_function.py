@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Netdata Function kvm-vms (Netdata's FUNCTION protocol, 1.37+).
 
 Netdata 1.37 lists the function a plugin declares (/api/v1/info

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Netdata harness (netdata.py) on a real Netdata 1.37, with a fake plugin.
 
 The fake plugin is a /bin/sh script speaking the plugins.d protocol, so these

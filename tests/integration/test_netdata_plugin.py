@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats.plugin run standalone: the protocol it speaks, on real KVM VMs.
 
 The plugin is started the way Netdata starts it (argv[1] = update_every,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kvm_stats.plugin while Netdata does not read its output.
 
 A stats fd the plugin holds keeps its VM alive after the VMM exits. If the

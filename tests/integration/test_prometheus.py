@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Prometheus end to end: Debian's Prometheus 2.42, started here on
 loopback, scrapes Netdata's /api/v1/allmetrics?format=prometheus (source
 as-collected: the counters as the plugin sent them) and collectd's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """common/qmp.c against a real QEMU 7.2 (Debian 12's) with KVM.
 
 Each test starts qemu-system-x86_64 with two vCPUs, no disk (SeaBIOS runs,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Rescans on a real host: new VMs are found from KVM's uevents, without
 walking /proc again, and their counts are exact.
 

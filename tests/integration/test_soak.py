@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """make soak, shortened: VM churn under the Netdata plugin, collectd and
 kvmstat (soak/run), about 45 seconds instead of 5 minutes.
 

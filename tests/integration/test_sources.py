@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Sources besides held stats fds, on real VMs: QEMU 7.2's QMP and debugfs.
 
 A VM whose VMM holds stats fds is read through them; QEMU 7.2 holds none

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stats fds a VMM holds that the core could not take are tried again.
 
 A copy can fail for a moment: the VMM closes an fd between our listing and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Processes, VMs and their fds vanishing while kvmstat and the Netdata
 plugin scan /proc and read stats fds.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_catalog.c: unit tests of common/catalog.c. Every stat name of
  * struct kvm_vcpu_stat and kvm_vm_stat (Linux 5.11 to 6.8, x86, arm64,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cmdline.c: unit tests of cmdline.c, the VM names from command
  * lines, cgroups and Proxmox VE configs, and of how discover.c uses them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_debugfs.c: unit tests of debugfs.c on a fake debugfs tree.
  *

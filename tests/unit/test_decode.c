@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_decode: the decoder and the stats fd reader on real and built blobs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_discover.c: unit tests of discover.c on a fake proc tree.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_filter.c: unit tests of common/filter.c, the include/exclude name
  * lists with collectd ignorelist semantics ("/regex/" entries, exact names

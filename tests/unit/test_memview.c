@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_memview.c: unit tests of memview.c's configured-RAM parse, on
  * command lines as /proc/PID/cmdline gives them (NUL-separated).

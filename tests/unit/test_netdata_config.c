@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_netdata_config.c: unit tests of netdata/config.c, the parser of the
  * Netdata plugin's kvm_stats.conf (README "Settings"): defaults, every

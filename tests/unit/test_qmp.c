@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_qmp: the QMP client on real and broken answers, and against a fake
  * QMP server.

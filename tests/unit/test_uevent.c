@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_uevent.c: unit tests of common/uevent.c: the parser of KVM's VM
  * create/destroy uevents, on the exact bytes this kernel sends (as read with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tree.c: scratch directory trees for unit tests (see tree.h).
  */

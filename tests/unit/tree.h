@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tree.h: scratch directory trees for unit tests (fake /proc, debugfs):
  * made under /tmp with mkdtemp(), removed with nftw(), never system().
