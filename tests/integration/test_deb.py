@@ -186,7 +186,6 @@ def packages(tmp_path_factory):
         pytest.skip(f"SKIP: {', '.join(already)} installed on this machine: "
                     "the package tests would replace and purge it")
     v1, v2 = build_both(tmp_path_factory.mktemp("deb"))
-    before_tree = tree(WATCHED)
     before_packages = package_statuses()
     before_overrides = run("dpkg-statoverride", "--list").stdout
     paths = sorted({p for pkg in PACKAGES for p in deb_paths(v1.deb(pkg))})
@@ -201,6 +200,10 @@ def packages(tmp_path_factory):
                     f"{p} belongs to another package"
                 os.rename(p, p + ".kvmstats-test-aside")
                 aside.append(p)
+        # What the purge must leave: the tree with those files set aside
+        # (they come back after it), so a `make install` before `make
+        # test`, the README's own order, is no difference.
+        before_tree = tree(WATCHED)
         install_log = apt_install(v1.debs())
         yield dict(v1=v1, v2=v2, install_log=install_log, paths=paths, existed=existed,
                    tree=before_tree, packages=before_packages, overrides=before_overrides)
