@@ -64,7 +64,7 @@ FIXTURE_BINS := $(FIXTURE_SRCS:%.c=$(O)/%)
 SHIMS := $(O)/tests/fixtures/no_binary_stats.so $(O)/tests/fixtures/lose_vcpu_fds.so \
 	 $(O)/tests/fixtures/heap_in_use.so $(O)/tests/fixtures/failalloc.so
 
-all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN) $(UNIT_BINS) $(FIXTURE_BINS) $(SHIMS)
+all: $(LIB) $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN) $(METRICS_GEN) $(UNIT_BINS) $(FIXTURE_BINS) $(SHIMS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -143,6 +143,19 @@ ALERT_SHOT ?= $(O)/netdata-alert.png
 screenshot-alert: all
 	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/integration/alert_screenshot.py $(ALERT_SHOT)
 
+# docs/metrics.md, every stat and what each front end makes of it, from the
+# golden blobs and the code (docs/metrics_gen.c); test_docs.py checks it.
+METRICS_GEN := $(O)/docs/metrics_gen
+$(METRICS_GEN): $(O)/obj/docs/metrics_gen.o $(O)/obj/netdata/charts.o $(O)/obj/netdata/config.o \
+		$(O)/obj/collectd/ident.o $(LIB)
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -linih
+
+docs: $(METRICS_GEN)
+	$(Q)$(METRICS_GEN) tests/fixtures/golden/vm.bin tests/fixtures/golden/vcpu.bin > docs/metrics.md.tmp
+	$(Q)mv docs/metrics.md.tmp docs/metrics.md
+
 # Regenerates tests/fixtures/golden/ from this kernel's real stats fds.
 golden: $(O)/tests/fixtures/capture_stats
 	$(Q)tests/fixtures/capture-golden $(O)/tests/fixtures/capture_stats
@@ -194,7 +207,7 @@ clean:
 -include fuzz/fuzz.mk
 -include soak/soak.mk
 
-.PHONY: all test golden screenshot screenshot-alert install install-netdata install-collectd deb clean deps-build deps-deb deps-test
+.PHONY: all test docs golden screenshot screenshot-alert install install-netdata install-collectd deb clean deps-build deps-deb deps-test
 .DELETE_ON_ERROR:
 
 -include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d $(O)/obj/*/*/*/*.d)

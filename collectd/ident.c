@@ -51,3 +51,15 @@ void ident_safe_name(const char *s, char *buf, size_t size)
 	}
 	buf[n] = '\0';
 }
+
+const char *ident_type_of(const struct kvmstats_desc *d)
+{
+	if (!d->known)
+		return "gauge";
+	if (d->type == KVM_STATS_TYPE_LINEAR_HIST || d->type == KVM_STATS_TYPE_LOG_HIST ||
+	    d->type == KVM_STATS_TYPE_CUMULATIVE)
+		return "derive";
+	if (d->unit == KVM_STATS_UNIT_BYTES)
+		return "bytes";
+	return "gauge";
+}

@@ -242,18 +242,17 @@ static void dispatch_stat(struct context *ctx, struct target *t,
 	bool hist = d->type == KVM_STATS_TYPE_LINEAR_HIST ||
 		    d->type == KVM_STATS_TYPE_LOG_HIST;
 	uint64_t raw = v[d->index];
+	const char *type = ident_type_of(d);
 
-	if (!d->known)
-		dispatch(t, "gauge", d->name, (value_t){ .gauge = (gauge_t)raw });
-	else if (hist)
+	if (d->known && hist)
 		ctx->histograms ? dispatch_histogram(t, d, v) : (void)0;
-	else if (d->type == KVM_STATS_TYPE_CUMULATIVE)
-		dispatch(t, "derive", d->name, (value_t){ .derive = (derive_t)raw });
-	else if (d->unit == KVM_STATS_UNIT_BYTES)
-		dispatch(t, "bytes", d->name,
+	else if (strcmp(type, "derive") == 0)
+		dispatch(t, type, d->name, (value_t){ .derive = (derive_t)raw });
+	else if (strcmp(type, "bytes") == 0)
+		dispatch(t, type, d->name,
 			 (value_t){ .gauge = (gauge_t)raw * decode_scale(d) });
 	else
-		dispatch(t, "gauge", d->name, (value_t){ .gauge = (gauge_t)raw });
+		dispatch(t, type, d->name, (value_t){ .gauge = (gauge_t)raw });
 }
 
 static void dispatch_schema(struct context *ctx, struct target *t,
