@@ -16,6 +16,11 @@ O ?= build
 endif
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/kvm-stats
+# What the installed configs and man pages point to.
+INSTALL_DOCS := docs/netdata.md docs/alerts.md docs/metrics.md docs/sources.md \
+		docs/security.md docs/prometheus.md
 CC ?= cc
 WERROR ?= 1
 
@@ -177,7 +182,27 @@ install: deps-build
 	$(Q)$(MAKE) --no-print-directory $(KVMSTAT) $(NETDATA_PLUGIN) $(COLLECTD_PLUGIN)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(KVMSTAT) $(DESTDIR)$(BINDIR)/kvmstat
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)
+	install -m 0644 debian/kvmstat.1 $(DESTDIR)$(MANDIR)/man1/kvmstat.1
+	install -m 0644 docs/collectd-kvm_stats.5 $(DESTDIR)$(MANDIR)/man5/collectd-kvm_stats.5
+	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
 	$(Q)$(MAKE) --no-print-directory install-netdata install-collectd
+
+# What install put in place; files a Debian package owns are left alone.
+uninstall: uninstall-netdata uninstall-collectd
+	rm -f $(DESTDIR)$(BINDIR)/kvmstat $(DESTDIR)$(MANDIR)/man1/kvmstat.1 \
+		$(DESTDIR)$(MANDIR)/man5/collectd-kvm_stats.5
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOCS)))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+uninstall-netdata:
+	$(Q)DESTDIR='$(DESTDIR)' scripts/install-netdata --uninstall
+
+uninstall-collectd:
+	$(Q)for f in $(COLLECTD_PLUGIN_DIR)/kvm_stats.so $(COLLECTD_CONF_DIR)/kvm_stats.conf; do \
+		if [ -z '$(DESTDIR)' ] && dpkg-query -S $$f >/dev/null 2>&1; then \
+			echo "uninstall: kept $$f: a package owns it"; \
+		else rm -fv $(DESTDIR)$$f; fi; done
 
 install-collectd:
 	install -d $(DESTDIR)$(COLLECTD_PLUGIN_DIR) $(DESTDIR)$(COLLECTD_CONF_DIR)
@@ -207,7 +232,7 @@ clean:
 -include fuzz/fuzz.mk
 -include soak/soak.mk
 
-.PHONY: all test docs golden screenshot screenshot-alert install install-netdata install-collectd deb clean deps-build deps-deb deps-test
+.PHONY: all test docs golden screenshot screenshot-alert install install-netdata install-collectd uninstall uninstall-netdata uninstall-collectd deb clean deps-build deps-deb deps-test
 .DELETE_ON_ERROR:
 
 -include $(wildcard $(O)/obj/*/*.d $(O)/obj/*/*/*.d $(O)/obj/*/*/*/*.d)

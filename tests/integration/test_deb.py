@@ -41,7 +41,7 @@ CAPS = "cap_dac_read_search,cap_sys_ptrace=ep"
 CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH = 19, 2
 # What the tests compare before the install and after the purge.
 WATCHED = ("/usr/lib/netdata", "/usr/lib/collectd", "/etc/collectd", "/usr/bin",
-           "/usr/share/doc", "/usr/share/man/man1")
+           "/usr/share/doc", "/usr/share/man/man1", "/usr/share/man/man5")
 APT = ["apt-get", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"]
 ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C")
 
@@ -230,6 +230,14 @@ def test_lintian_clean_and_contents(packages):
     assert {"/usr/lib/collectd/kvm_stats.so", SNIPPET,
             "/usr/share/doc/collectd-kvm-stats/examples/kvm_stats.service.conf"} <= set(
         contents["collectd-kvm-stats"])
+    # The man pages, and the docs the configs and man pages point to.
+    assert {"/usr/share/man/man5/collectd-kvm_stats.5.gz",
+            "/usr/share/doc/collectd-kvm-stats/alerts.md",
+            "/usr/share/doc/collectd-kvm-stats/metrics.md"} <= set(contents["collectd-kvm-stats"])
+    assert {"/usr/share/doc/netdata-plugin-kvm-stats/netdata.md",
+            "/usr/share/doc/netdata-plugin-kvm-stats/alerts.md"} <= set(
+        contents["netdata-plugin-kvm-stats"])
+    assert "/usr/share/doc/kvmstat/metrics.md" in contents["kvmstat"]
     conffiles = run("dpkg-deb", "-I", v1.deb("collectd-kvm-stats"), "conffiles").stdout
     assert conffiles.split() == [SNIPPET]
     assert "Depends: netdata-core" not in run("dpkg-deb", "-f", v1.deb("kvmstat")).stdout
