@@ -3,7 +3,7 @@
 """Takes a PNG of Netdata's dashboard with a raised KVM alert.
 
 Starts a test VM at 10 exits/s, a private Netdata on loopback with the
-plugin and health.d/kvm_stats.conf as its stock alerts, switches the VM to
+plugin and conf/netdata/health.d/kvm_stats.conf as its stock alerts, switches the VM to
 3000 exits/s (testvm --burst, SIGHUP) until kvm_vm_exit_storm is raised,
 and shoots the VM's section with netdata/screenshot, opened the way
 Netdata's alert notifications link to it (alarm=..., alarm_when=...; the
@@ -40,7 +40,7 @@ def main(out):
         os.chmod(tmp, 0o755)
         stock = tmp / "health.d"
         stock.mkdir(mode=0o755)
-        shutil.copyfile(ROOT / "health.d/kvm_stats.conf", stock / "kvm_stats.conf")
+        shutil.copyfile(ROOT / "conf/netdata/health.d/kvm_stats.conf", stock / "kvm_stats.conf")
         (stock / "kvm_stats.conf").chmod(0o644)
         vm = TestVM(tmp, "--vcpus", 2, "--steady", 10, "--burst", 3000,
                     name="alertdemo", state="running")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""health.d/kvm_stats.conf in a real Netdata 1.37, driven by real VMs.
+"""conf/netdata/health.d/kvm_stats.conf in a real Netdata 1.37, driven by real VMs.
 
 Netdata reads the file as its stock health configuration (its `stock
 health config` directory points at a directory holding only it), the
@@ -25,7 +25,7 @@ from netdata_daemon import netdata_factory, netdata_missing_reason
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = str(BUILD / "kvm_stats.plugin")
-HEALTH = REPO / "health.d" / "kvm_stats.conf"
+HEALTH = REPO / "conf" / "netdata" / "health.d" / "kvm_stats.conf"
 RAISED = ("WARNING", "CRITICAL")
 
 pytestmark = [
