@@ -7,8 +7,12 @@ from the same table getopt reads) and looked up in the man page
 an option added to the code without its docs, or documented and gone,
 fails here. Needs no KVM and no root.
 """
+import os
 import re
+import shutil
 import subprocess
+
+import pytest
 
 from conftest import BUILD, ROOT
 
@@ -191,3 +195,15 @@ def test_every_collectd_option_is_documented_with_its_default():
     assert not gone, ("documented options collectd/kvm_stats.c does not take", gone)
     for name, want in options.items():
         assert entries[name] == want, (name, "man page says", entries[name], "the code", want)
+
+
+# ---------------------------------------------------------------- man pages
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="SKIP: no man (man-db)")
+@pytest.mark.parametrize("page", ["debian/kvmstat.1", "docs/collectd-kvm_stats.5"])
+def test_man_page_renders_without_warnings(page):
+    """As lintian's manpage-has-errors-from-man check renders it: 80 columns."""
+    r = subprocess.run(["man", "--warnings", "-l", str(ROOT / page)], capture_output=True,
+                       text=True, timeout=30, env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "DEFAULT" in r.stdout.upper() or "EXIT STATUS" in r.stdout

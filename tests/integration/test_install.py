@@ -10,6 +10,7 @@ with a leftover /usr/libexec/netdata faked in a private mount namespace) or
 a scratch tree named by NETDATA_ROOT. Nothing under the real / is written.
 """
 import os
+import re
 import shutil
 import subprocess
 
@@ -115,3 +116,35 @@ def test_explicit_plugins_dir_is_obeyed(tmp_path):
     assert files(dest) == ["srv/nd/conf.d/health.d/kvm_stats.conf", "srv/nd/conf.d/kvm_stats.conf",
                            "srv/nd/plugins.d/kvm_stats.plugin"]
     assert "NETDATA_PLUGINS_DIR was given" in r.stdout
+
+
+def test_install_then_uninstall_leaves_no_file(tmp_path):
+    """make install puts the man pages and the docs the configs point to in
+    place, beside the binaries and configs; make uninstall removes every
+    file it put there (into a scratch DESTDIR; no root needed)."""
+    dest = tmp_path / "stage"
+    common = [f"O={BUILD}", f"DESTDIR={dest}", "PREFIX=/usr",
+              "NETDATA_PLUGINS_DIR=/usr/lib/netdata/plugins.d"]
+    # NO_DEPS=1: no package provisioning (the build is there).
+    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(ROOT), *common,
+                        "install", "NO_DEPS=1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    installed = files(dest)
+    for path in ("usr/bin/kvmstat", "usr/share/man/man1/kvmstat.1",
+                 "usr/share/man/man5/collectd-kvm_stats.5",
+                 "usr/share/doc/kvm-stats/netdata.md", "usr/share/doc/kvm-stats/alerts.md",
+                 "usr/share/doc/kvm-stats/metrics.md",
+                 "usr/lib/netdata/plugins.d/kvm_stats.plugin",
+                 "usr/lib/netdata/conf.d/health.d/kvm_stats.conf",
+                 "usr/lib/collectd/kvm_stats.so",
+                 "etc/collectd/collectd.conf.d/kvm_stats.conf"):
+        assert path in installed, (path, installed)
+    # The docs the installed configs name are installed.
+    for conf in dest.rglob("*.conf"):
+        for name in set(re.findall(r"\b(\w+\.md)\b", conf.read_text())):
+            assert f"usr/share/doc/kvm-stats/{name}" in installed, (conf, name)
+    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(ROOT), *common,
+                        "uninstall"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert files(dest) == [], files(dest)
