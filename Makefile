@@ -56,6 +56,7 @@ LIBS_CORE := -lcap -ljansson -pthread
 KVMSTAT := $(O)/kvmstat
 NETDATA_PLUGIN := $(O)/kvm_stats.plugin
 COLLECTD_PLUGIN := $(O)/kvm_stats.so
+METRICS_GEN := $(O)/docs/metrics_gen
 # collectd 5.12 (Debian collectd-dev). No -z defs: the daemon provides the
 # plugin_* symbols when it loads the plugin.
 COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd -I/usr/include/collectd/core \
@@ -150,7 +151,6 @@ screenshot-alert: all
 
 # docs/metrics.md, every stat and what each front end makes of it, from the
 # golden blobs and the code (docs/metrics_gen.c); test_docs.py checks it.
-METRICS_GEN := $(O)/docs/metrics_gen
 $(METRICS_GEN): $(O)/obj/docs/metrics_gen.o $(O)/obj/netdata/charts.o $(O)/obj/netdata/config.o \
 		$(O)/obj/collectd/ident.o $(LIB)
 	@mkdir -p $(@D)
