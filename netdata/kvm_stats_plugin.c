@@ -848,9 +848,14 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = output_open(&p.output, STDOUT_FILENO, host_reap_fd(p.host));
 	p.out = p.output.file;
-	/* FUNCTION (1.37+): a keyword older Netdata would drop the plugin for. */
+	/*
+	 * FUNCTION (1.37+): a keyword older Netdata would drop the plugin for;
+	 * its 2.x words (tags, access, priority) 1.37 would take as garbage.
+	 */
 	if (r >= 0)
-		r = functions_open(&p.functions, STDIN_FILENO, netdata_at_least(1, 37),
+		r = functions_open(&p.functions, STDIN_FILENO,
+				   netdata_at_least(2, 0) ? FUNCTIONS_V2 :
+				   netdata_at_least(1, 37) ? FUNCTIONS_V1 : FUNCTIONS_NONE,
 				   (unsigned)p.cfg.update_every);
 	if (r >= 0)
 		functions_declare(&p.functions, p.out);

@@ -3,7 +3,8 @@
 """Takes a PNG of Netdata's dashboard with a raised KVM alert.
 
 Starts a test VM at 10 exits/s, a private Netdata on loopback with the
-plugin and conf/netdata/health.d/kvm_stats.conf as its stock alerts, switches the VM to
+plugin and conf/netdata/health.d/kvm_stats.conf as its stock alerts (its 30-minute
+history windows shortened to a minute: kvm_health.py), switches the VM to
 3000 exits/s (testvm --burst, SIGHUP) until kvm_vm_exit_storm is raised,
 and shoots the VM's section with netdata/screenshot, opened the way
 Netdata's alert notifications link to it (alarm=..., alarm_when=...; the
@@ -16,7 +17,6 @@ Needs root, /dev/kvm, and Debian's netdata-core, netdata-web and chromium.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import BUILD, TestVM, wait_for  # noqa: E402
+from kvm_health import remove, scaled_health  # noqa: E402
 from netdata_daemon import Netdata  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,10 +39,7 @@ def main(out):
     with tempfile.TemporaryDirectory(prefix="kvmstats-shot-") as tmp:
         tmp = Path(tmp)
         os.chmod(tmp, 0o755)
-        stock = tmp / "health.d"
-        stock.mkdir(mode=0o755)
-        shutil.copyfile(ROOT / "conf/netdata/health.d/kvm_stats.conf", stock / "kvm_stats.conf")
-        (stock / "kvm_stats.conf").chmod(0o644)
+        stock = scaled_health(60, 60)
         vm = TestVM(tmp, "--vcpus", 2, "--steady", 10, "--burst", 3000,
                     name="alertdemo", state="running")
         try:
@@ -52,7 +50,10 @@ def main(out):
                                        "directories": {"stock health config": stock}},
                          hostname="kvm-demo") as nd:
                 nd.wait_for_chart(CHART, timeout=30)
-                time.sleep(45)
+                wait_for(lambda: (nd.api("/api/v1/alarms?all")["alarms"].get(
+                    f"{CHART}.kvm_vm_exits_history") or {}).get("value") == 1,
+                    timeout=150, step=1, what="the VM's history")
+                time.sleep(5)
                 vm.proc.send_signal(signal.SIGHUP)
                 entry = wait_for(lambda: nd.api("/api/v1/alarms")["alarms"].get(f"{CHART}.{ALERT}"),
                                  timeout=90, step=1, what="the alert raised")
@@ -72,6 +73,7 @@ def main(out):
                                 "--wait", "2", "--size", "400,60"], check=True)
         finally:
             vm.stop()
+            remove(stock)
     print(f"wrote {out}")
 
 

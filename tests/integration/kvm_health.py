@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+"""conf/netdata/health.d/kvm_stats.conf on a test's clock.
+
+The stock alerts judge a VM against 30 minutes of its own history and
+raise nothing before it has them. A test cannot wait half an hour, so it
+gives Netdata a copy whose history windows are shortened, and nothing
+else changed: the gates open once the chart holds data GATE seconds old,
+the storm baseline spans BASELINE seconds before the last 30. Users get
+the file as it is; the tests check the file itself holds the 30-minute
+windows (assert_stock_windows).
+
+The gates look at the 30 seconds where the baseline starts ("average -30s
+at -30m": 30m30s to 30m ago; the baseline "average -30m at -30s": 30m30s
+to 30s ago); shortened, the same with BASELINE seconds for 30 minutes.
+"""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HEALTH = Path(os.environ.get("KVMSTATS_HEALTH_FILE", REPO / "conf" / "netdata" / "health.d" / "kvm_stats.conf"))
+GATE = "average -30s at -30m"          # the history gates: where the baseline starts
+BASELINE = "average -30m at -30s"      # the storm's baseline
+
+
+def assert_stock_windows(text=None):
+    text = text if text is not None else (REPO / "conf" / "netdata" / "health.d" / "kvm_stats.conf").read_text()
+    assert text.count(GATE) == 3, "history gates of exits, emulation, mmu"
+    assert text.count(BASELINE) == 1
+
+
+def scaled_health(gate_s=60, baseline_s=60):
+    """A stock health directory (user netdata can read it) holding the
+    file with its history windows shortened. The caller removes it."""
+    text = HEALTH.read_text()
+    text = text.replace(GATE, f"average -30s at -{gate_s}s")
+    text = text.replace(BASELINE, f"average -{baseline_s}s at -30s")
+    stock = Path(tempfile.mkdtemp(prefix="kvmstats-health-"))
+    stock.chmod(0o755)
+    (stock / "kvm_stats.conf").write_text(text)
+    (stock / "kvm_stats.conf").chmod(0o644)
+    return stock
+
+
+def remove(stock):
+    shutil.rmtree(stock, ignore_errors=True)
