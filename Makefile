@@ -75,10 +75,15 @@ $(LIB): $(COMMON_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(KVMSTAT): $(O)/obj/cli/kvmstat.o $(LIB)
+# kvmstat --top draws with ncurses (Debian libncurses-dev), wide-character build.
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
+$(O)/obj/cli/top.o: ALL_CFLAGS += $(CURSES_CFLAGS)
+
+$(KVMSTAT): $(O)/obj/cli/kvmstat.o $(O)/obj/cli/top.o $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson $(CURSES_LIBS) -lm
 
 $(NETDATA_PLUGIN): $(NETDATA_OBJS) $(LIB)
 	@mkdir -p $(@D)
