@@ -35,7 +35,7 @@
 #define NAME_W 16
 #define STAT_W 8
 #define GONE_KEEP_S 3.0		/* an exited VM stays marked this long, at least */
-#define SCREEN_MIN_W 80
+#define MESSAGE_S 10.0		/* news stays on the status line this long */
 
 /* The intervals + and - step through, in seconds. */
 static const unsigned intervals[] = { 1, 2, 3, 5, 10, 15, 30, 60, 120, 300 };
@@ -84,6 +84,7 @@ struct top {
 	unsigned long samples;
 	double t_cur, t_prev;		/* monotonic times of the last two samples */
 	char message[160];		/* the last news, printable ASCII */
+	double message_at;		/* when it came; shown for MESSAGE_S */
 
 	struct col cols[MAX_COLS];
 	size_t ncols;
@@ -346,8 +347,20 @@ static int build_vms(struct top *t, double now)
 
 	if (!rows)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		row_of_vm(t, host_vm(t->host, i), &rows[m++]);
+	for (size_t i = 0; i < n; i++) {
+		struct row *r = &rows[m++];
+		bool known = false;
+
+		row_of_vm(t, host_vm(t->host, i), r);
+		for (size_t j = 0; j < old && !known; j++)
+			known = t->vms[j].pid == r->pid && t->vms[j].starttime == r->starttime;
+		/*
+		 * A VM found by this sample's rescan was read there and again
+		 * by the sample: its change spans less than the interval.
+		 */
+		if (!known && t->samples > 0)
+			memset(r->have, 0, sizeof(r->have));
+	}
 	for (size_t i = 0; i < old; i++) {
 		struct row *r = &t->vms[i];
 
@@ -637,6 +650,8 @@ static void draw_top_line(const struct top *t, const char *what)
 	putf(0, 0, COLS, "%s", what);
 	if (t->paused)
 		attr(t, PAIR_PAUSED, A_BOLD, true);
+	mvhline(0, COLS - (int)strlen(right) - 1 > 0 ? COLS - (int)strlen(right) - 1 : 0, ' ',
+		(int)strlen(right) + 1);
 	put(0, COLS - (int)strlen(right), right, (int)strlen(right));
 	if (t->paused)
 		attr(t, PAIR_PAUSED, A_BOLD, false);
@@ -678,17 +693,16 @@ static void draw_host(struct top *t)
 		fmt_num(num, sizeof(num), exits, 10);
 	else
 		snprintf(num, sizeof(num), "-");
-	draw_top_line(t, "kvmstat --top: host");
+	snprintf(line, sizeof(line), "kvmstat --top: host  sort: %s %s%s%s", sort_name(t),
+		 t->sort_desc ? "desc" : "asc", t->vm_filter ? "  filter: " : "",
+		 t->vm_filter ? t->vm_filter_text : "");
+	draw_top_line(t, line);
 	len = snprintf(line, sizeof(line), "%zu VMs  %zu vCPUs  %s exits/s  sources:",
 		       running, vcpus, num);
 	for (int s = FROM_FD; s <= FROM_LIBVIRT; s++)
 		if (from[s] && len < (int)sizeof(line))
 			len += snprintf(line + len, sizeof(line) - (size_t)len, " %s %u",
 					host_source_name((enum kvmstats_source)s), from[s]);
-	if (len < (int)sizeof(line))
-		snprintf(line + len, sizeof(line) - (size_t)len, "  sort: %s %s%s%s",
-			 sort_name(t), t->sort_desc ? "desc" : "asc",
-			 t->vm_filter ? "  filter: " : "", t->vm_filter ? t->vm_filter_text : "");
 	putf(1, 0, COLS, "%s", line);
 	draw_heading(t, 2, "VM");
 	n = sorted_rows(t, t->vms, t->nvms, t->vm_filter, rows);
@@ -710,14 +724,15 @@ static void draw_vm(struct top *t)
 
 	if (!rows)
 		return;
-	draw_top_line(t, "kvmstat --top: VM");
+	snprintf(name, sizeof(name), "kvmstat --top: VM  sort: %s %s", sort_name(t),
+		 t->sort_desc ? "desc" : "asc");
+	draw_top_line(t, name);
 	if (vm) {
 		safe_copy(name, sizeof(name), vm->name);
-		putf(1, 0, COLS, "VM %s  pid %d  %zu vCPUs  vCPU source %s, VM-wide %s  "
-		     "sort: %s %s", name, (int)vm->pid, vm->nvcpus,
+		putf(1, 0, COLS, "VM %s  pid %d  %zu vCPUs  vCPU source %s, VM-wide %s",
+		     name, (int)vm->pid, vm->nvcpus,
 		     vm->nvcpus ? host_source_name(vm->vcpus[0]->source) : "none",
-		     host_source_name(vm->vm_source), sort_name(t),
-		     t->sort_desc ? "desc" : "asc");
+		     host_source_name(vm->vm_source));
 	} else {
 		attr(t, PAIR_GONE, A_BOLD, true);
 		putf(1, 0, COLS, "VM pid %d has exited (Esc: back)", (int)t->sel_pid);
@@ -912,6 +927,20 @@ static void draw(struct top *t)
 
 /* --------------------------------------------------------------- input */
 
+static void tell(struct top *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A line on the status line, for MESSAGE_S. */
+static void tell(struct top *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->message, sizeof(t->message), fmt, ap);
+	va_end(ap);
+	safe_copy(t->message, sizeof(t->message), t->message);
+	t->message_at = now_s();
+}
+
 /* A line read at the bottom; false when Esc cancels. Printable ASCII only. */
 static bool prompt(struct top *t, const char *question, char *buf, size_t size)
 {
@@ -966,8 +995,7 @@ static void set_filter(struct top *t, bool stats)
 	if (buf[0]) {
 		if (filter_new(&nf) < 0 || filter_add(nf, buf, false) < 0) {
 			filter_free(nf);
-			snprintf(t->message, sizeof(t->message),
-				 "bad filter: a /regex/ that does not compile or is too complex");
+			tell(t, "bad filter: a /regex/ that does not compile or is too complex");
 			return;
 		}
 	}
@@ -1001,8 +1029,7 @@ static void set_columns(struct top *t)
 				c->cat = &catalog_kvmstat_columns[k];
 		if (!c->cat) {
 			if (decode_name_valid(w) != 1) {
-				snprintf(t->message, sizeof(t->message),
-					 "not a stat name: %.60s (letters, digits, _)", w);
+				tell(t, "not a stat name: %.60s (letters, digits, _)", w);
 				continue;
 			}
 			snprintf(c->stat, sizeof(c->stat), "%s", w);
@@ -1038,7 +1065,7 @@ static void sort_by_name(struct top *t)
 	for (size_t i = 0; i < t->ncols; i++)
 		if (strcmp(buf, col_heading(&t->cols[i])) == 0)
 			return set_sort(t, (int)i);
-	snprintf(t->message, sizeof(t->message), "no such column; c chooses the columns");
+	tell(t, "no such column; c chooses the columns");
 }
 
 static size_t interval_index(unsigned interval)
@@ -1204,6 +1231,7 @@ static void say_news(const char *line, void *ctx)
 	struct top *t = ctx;
 
 	safe_copy(t->message, sizeof(t->message), line);
+	t->message_at = now_s();
 }
 
 static void sample(struct top *t)
@@ -1211,6 +1239,8 @@ static void sample(struct top *t)
 	struct kvmstats_scan_report rep;
 	int r = host_rescan(t->host, &rep);
 
+	if (t->message[0] && now_s() - t->message_at > MESSAGE_S)
+		t->message[0] = '\0';
 	scan_news(t->news, r, &rep, t->host, say_news, t);
 	host_sample(t->host);
 	t->t_prev = t->t_cur;
@@ -1278,7 +1308,8 @@ int top_run(struct kvmstats_host *host, const struct top_config *cfg,
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	init_colors(&t);
-	t.t_cur = now_s();
+	/* kvmstat sampled once just before: no rate until the next sample. */
+	t.t_cur = t.t_prev = now_s();
 	if (t.cols_from_filter)
 		cols_from_filter(&t);
 	build_vms(&t, t.t_cur);
