@@ -1306,6 +1306,20 @@ int top_run(struct kvmstats_host *host, const struct top_config *cfg,
 	noecho();
 	nonl();
 	keypad(stdscr, TRUE);
+	/*
+	 * No look for typeahead between the lines of an update: ncurses
+	 * flushes its output at each look, a write(2) per changed line.
+	 */
+	typeahead(-1);
+	/*
+	 * ncurses 6.4 flushes its output at every cursor move until the
+	 * screen has once come back from endwin() (its _endwin stays
+	 * ewInitial): a write(2) per changed cell, the most of what the view
+	 * cost. One endwin() and refresh() at the start, before anything is
+	 * drawn, leave it buffering until each update's end.
+	 */
+	endwin();
+	refresh();
 	curs_set(0);
 	init_colors(&t);
 	/* kvmstat sampled once just before: no rate until the next sample. */
