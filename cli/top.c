@@ -144,7 +144,7 @@ static void safe_copy(char *dst, size_t size, const char *src)
 /* Draws at most width bytes of s (already safe) at y, x. */
 static void put(int y, int x, const char *s, int width)
 {
-	if (y < 0 || y >= LINES || x >= COLS || width <= 0)
+	if (y < 0 || y >= LINES || x < 0 || x >= COLS || width <= 0)
 		return;
 	if (x + width > COLS)
 		width = COLS - x;
@@ -560,7 +560,8 @@ static void draw_heading(const struct top *t, int y, const char *first)
 
 	attr(t, PAIR_HEAD, A_REVERSE, true);
 	mvhline(y, 0, ' ', COLS);
-	putf(y, 0, COLS, "%7s %-*s %5s %-4s", "PID", NAME_W, first, "VCPUS", "SRC");
+	putf(y, 0, COLS, "%7s %-*s %5s %-4s", "PID", NAME_W, first,
+	     t->screen == SCREEN_HOST ? "VCPUS" : "", "SRC");
 	x = 7 + 1 + NAME_W + 1 + 5 + 1 + 4;
 	n = table_cols_fit(t, x);
 	for (int c = 0; c < n; c++) {
@@ -591,7 +592,7 @@ static void draw_row(const struct top *t, int y, const struct row *r, bool selec
 	snprintf(first, sizeof(first), "%s", r->name);
 	putf(y, 0, COLS, "%7d %-*s %5s %-4.4s", (int)r->pid, NAME_W, first,
 	     r->gone_at != 0 ? "gone" : "", host_source_name(r->source));
-	if (r->gone_at == 0)
+	if (r->gone_at == 0 && r->vcpu < 0)
 		putf(y, 7 + 1 + NAME_W + 1, 5, "%5zu", r->nvcpus);
 	for (int c = 0; c < n; c++) {
 		if (r->have[c])
