@@ -14,6 +14,7 @@ A variant on testvm VMs needs /dev/kvm and skips without it.
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -27,6 +28,8 @@ from fakeproc import FakeProc
 
 KVMSTAT = str(BUILD / "kvmstat")
 FAKEVMM = str(FIXTURES / "fakevmm.py")
+requires_tmux = pytest.mark.skipif(shutil.which("tmux") is None,
+                                   reason="no tmux (scripts/deps test installs it)")
 # Per vCPU and second; each fake has two vCPUs (the captured QEMU's).
 RATES = {"alpha": 100, "bravo": 900, "charlie": 300}
 VCPUS = 2
@@ -206,6 +209,7 @@ def check_size(screen, width, height):
     assert max(len(line) for line in lines) <= width
 
 
+@requires_tmux
 def test_top_drives_like_top(fakes, tmux):
     for name, rate in RATES.items():
         fakes.start(name, rate)
@@ -367,6 +371,7 @@ def test_top_drives_like_top(fakes, tmux):
     print("HOST\n" + host + "\nVM\n" + vm + "\nVCPU\n" + vcpu_screen)
 
 
+@requires_tmux
 def test_new_vm_appears(fakes):
     fakes.start("alpha", 100)
     # A glob: sockets made later are found at a later rescan.
@@ -387,6 +392,7 @@ def has_color(screen):
     return re.search(r"\x1b\[([0-9;]*;)?(3[0-8]|4[0-8]|9[0-7]|10[0-7])[;m]", screen) is not None
 
 
+@requires_tmux
 @pytest.mark.parametrize("no_color", [None, "1", ""])
 def test_colours_only_without_no_color(fakes, tmux, no_color):
     fakes.start("alpha", 100)
@@ -403,6 +409,7 @@ def test_colours_only_without_no_color(fakes, tmux, no_color):
         t.kill()
 
 
+@requires_tmux
 def test_hostile_name_is_printed_safely(fakes, tmux):
     evil = "ev\x1b]0;pwned\x07il\x1b[2J\x9b31m"
     fakes.start("evil", 100, proc_name=evil)
@@ -431,6 +438,7 @@ def test_pipe_gets_the_table(fakes):
     assert len([line for line in first if line.split()[1:2] == ["alpha"]]) == 2 * VCPUS
 
 
+@requires_tmux
 def test_count_ends_the_view(fakes, tmux):
     fakes.start("alpha", 100)
     t = tmux(1, 2)
@@ -445,6 +453,7 @@ def test_top_refuses_other_views():
 
 
 @requires_kvm
+@requires_tmux
 def test_top_testvms(testvm, tmp_path):
     """The same view on real VMs: testvm's steady MMIO exits."""
     rates = {"slow": 200, "fast": 1800, "mid": 600}
