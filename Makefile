@@ -78,9 +78,10 @@ $(LIB): $(COMMON_OBJS)
 # kvmstat --top draws with ncurses (Debian libncurses-dev), wide-character build.
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
-$(O)/obj/cli/top.o: ALL_CFLAGS += $(CURSES_CFLAGS)
+KVMSTAT_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard cli/*.c))
+$(O)/obj/cli/top.o $(O)/obj/cli/top_draw.o: ALL_CFLAGS += $(CURSES_CFLAGS)
 
-$(KVMSTAT): $(O)/obj/cli/kvmstat.o $(O)/obj/cli/top.o $(LIB)
+$(KVMSTAT): $(KVMSTAT_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson $(CURSES_LIBS) -lm
