@@ -233,8 +233,8 @@ static void draw_host(struct top *t)
 	if (n == 0)
 		put(4, 2, host_nvms(t->host) ? "no VM matches the filter (f, then Enter on an "
 			  "empty line, clears it)" : "no KVM VMs found (yet)", COLS - 2);
-	draw_status(t, "Enter vCPUs  <> sort  R reverse  f filter  c columns  "
-		    "+- interval  p pause  h help  q quit");
+	draw_status(t, "q quit  h help  Enter vCPUs  <> sort  f filter  "
+		    "c columns  +- interval  p pause");
 	free(rows);
 }
 
@@ -264,7 +264,7 @@ static void draw_vm(struct top *t)
 	draw_heading(t, 2, "VCPU");
 	n = top_sorted_rows(t, t->vcpus, t->nvcpus_rows, NULL, rows);
 	draw_rows(t, 3, rows, n, true);
-	draw_status(t, "Enter stats  Esc back  < > sort  R reverse  c columns  h help  q quit");
+	draw_status(t, "q quit  h help  Enter stats  Esc back  <> sort  R reverse  c columns");
 	free(rows);
 }
 
@@ -399,7 +399,7 @@ static void draw_vcpu(struct top *t)
 	}
 	if (t->vcpu_scroll >= line && line > 0)
 		t->vcpu_scroll = line - 1;
-	draw_status(t, "Up/Down PgUp/PgDn scroll  f filter stats  r reset  Esc back  h help  q quit");
+	draw_status(t, "q quit  h help  Esc back  Up/Down PgUp/PgDn scroll  f filter stats  r reset");
 }
 
 static const char *const help_text[] = {

@@ -357,6 +357,7 @@ def test_top_drives_like_top(fakes, tmux):
     t.resize(80, 24)
     small = t.wait_screen(lambda s: len(s.split("\n")) - 1 == 24 and "eptv" not in s, "80x24")
     check_size(small, 80, 24)
+    assert small.splitlines()[-1].startswith("q quit  h help  Enter vCPUs")
 
     # A QEMU killed while viewing: marked gone, then dropped; no crash.
     fakes.kill("charlie")
@@ -368,7 +369,7 @@ def test_top_drives_like_top(fakes, tmux):
 
     t.keys("q")
     assert t.exit_status() == "0"
-    print("HOST\n" + host + "\nVM\n" + vm + "\nVCPU\n" + vcpu_screen)
+    print("HOST\n" + host + "\nVM\n" + vm + "\nVCPU\n" + vcpu_screen + "\nHIST\n" + hist)
 
 
 @requires_tmux
