@@ -81,10 +81,16 @@ $(LIB): $(COMMON_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(KVMSTAT): $(O)/obj/cli/kvmstat.o $(LIB)
+# kvmstat --top draws with ncurses (Debian libncurses-dev), wide-character build.
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
+KVMSTAT_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard cli/*.c))
+$(O)/obj/cli/top.o $(O)/obj/cli/top_draw.o: ALL_CFLAGS += $(CURSES_CFLAGS)
+
+$(KVMSTAT): $(KVMSTAT_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS_CORE) -ljansson $(CURSES_LIBS) -lm
 
 $(NETDATA_PLUGIN): $(NETDATA_OBJS) $(LIB)
 	@mkdir -p $(@D)

@@ -28,6 +28,7 @@
 #include "priv.h"
 #include "memview.h"
 #include "namejson.h"
+#include "top.h"
 
 #define MAX_PIDS 64
 #define MAX_QMP 64
@@ -43,6 +44,7 @@ struct options {
 	bool json;
 	bool sources;			/* --sources: which source serves each VM */
 	bool memory;			/* --memory: one row per VM, by mapped memory */
+	bool top;			/* --top: the full-screen view on a terminal */
 	const char *qmp[MAX_QMP];	/* --qmp sockets or globs */
 	size_t nqmp;
 	const char *debugfs;		/* NULL: --no-debugfs */
@@ -72,6 +74,9 @@ static void usage(FILE *f)
 	      "  -m, --memory       one row per VM, largest mapped guest memory first:\n"
 	      "                     pages_4k/2m/1g, mapped MiB, configured RAM (the\n"
 	      "                     VMM's -m), the share mapped, vCPUs, exits/s\n"
+	      "  -T, --top          a full-screen view (top(1) style keys; h lists\n"
+	      "                     them): VMs by exits/s, drill into vCPUs and stats;\n"
+	      "                     on a stdout that is no terminal, the table\n"
 	      "  -q, --qmp SOCKET   also ask QEMU's QMP socket (a path or a glob, e.g.\n"
 	      "                     '/var/run/qemu-server/*.qmp'; repeatable)\n"
 	      "  -L, --libvirt [URI] also ask libvirtd (read-only; default qemu:///system)\n"
@@ -129,6 +134,11 @@ static int check_views(const struct options *o, bool positionals)
 			return -1;
 		}
 	}
+	if (o->top && (o->json || o->sources || o->memory)) {
+		fprintf(stderr, "kvmstat: --top is a view of its own: not with %s\n",
+			o->json ? "--json" : o->sources ? "--sources" : "--memory");
+		return -1;
+	}
 	if (o->memory && (o->totals || o->stat_filter)) {
 		fprintf(stderr, "kvmstat: --memory shows no %s\n",
 			o->totals ? "--totals" : "--stat");
@@ -160,6 +170,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "sources", no_argument, NULL, 'S' },
 		{ "memory", no_argument, NULL, 'm' },
+		{ "top", no_argument, NULL, 'T' },
 		{ "qmp", required_argument, NULL, 'q' },
 		{ "libvirt", optional_argument, NULL, 'L' },
 		{ "debugfs", required_argument, NULL, 'D' },
@@ -174,7 +185,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	o->interval = 1;
 	o->debugfs = DEBUGFS_KVM;
-	while ((c = getopt_long(argc, argv, "p:n:s:tjSmq:L::h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:n:s:tjSmTq:L::h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_ulong(optarg, INT_MAX, &v) < 0 || v == 0) {
@@ -209,6 +220,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'm':
 			o->memory = true;
+			break;
+		case 'T':
+			o->top = true;
 			break;
 		case 'q':
 			if (!*optarg) {
@@ -931,6 +945,8 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	struct kvmstats_scan_report rep;
 	struct scan_said news = { 0 };
 	struct timespec deadline;
+	/* A pipe or a file gets the table, as without --top. */
+	bool top = o->top && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	int r;
 
 	r = host_rescan(host, &rep);
@@ -944,10 +960,22 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		print_sources(host);
 		return host_nvms(host) > 0 ? 0 : explain_nothing(&rep, priv, false);
 	}
-	/* libvirt serves at the first sample: it may have what nothing else has. */
-	if (rep.vms_without_stats == host_nvms(host) && !o->libvirt)
+	/*
+	 * libvirt serves at the first sample: it may have what nothing else
+	 * has. The full-screen view waits for VMs to come, unless something
+	 * stands in the way.
+	 */
+	if (rep.vms_without_stats == host_nvms(host) && !o->libvirt &&
+	    !(top && host_nvms(host) == 0 && rep.first_error == 0 &&
+	      rep.discover.denied == 0 && rep.acquire_denied == 0))
 		return explain_nothing(&rep, priv, o->npids > 0 || o->vm_filter);
 	host_sample(host);
+	if (top) {
+		struct top_config cfg = { .interval = o->interval, .count = o->count,
+					  .stat_filter = o->stat_filter };
+
+		return top_run(host, &cfg, &news);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	for (unsigned long n = 0; o->count == 0 || n < o->count; n++) {
 		sleep_until(&deadline, o->interval);
