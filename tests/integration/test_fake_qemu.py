@@ -12,73 +12,31 @@ the values can be (kvmstat's last sample against the peer's last answer),
 and within 10 % where Netdata's per-second interpolation stands between.
 """
 import json
-import os
-import signal
 import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
 from conftest import BUILD, FIXTURES, requires_root, wait_for
-from fakeproc import FakeProc
+from fakeqemu import FakeQemus
 from daemons import collectd_missing_reason, daemon_factory
 from netdata_daemon import netdata_factory, netdata_missing_reason
 
 KVMSTAT = str(BUILD / "kvmstat")
 PLUGIN = str(BUILD / "kvm_stats.plugin")
-FAKEVMM = str(FIXTURES / "fakevmm.py")
 CPUS = json.loads((FIXTURES / "qmp/query-cpus-fast.json").read_text())["return"]
 QOM = {c["cpu-index"]: c["qom-path"] for c in CPUS}
-
-
-class FakeQemu:
-    def __init__(self, proc, pid, sock, log):
-        self.proc, self.pid, self.sock, self.log_path = proc, pid, sock, log
-
-    def sent(self):
-        return json.loads(Path(self.log_path).read_text())
 
 
 @pytest.fixture
 def fake_qemu():
     """Starts fakevmm.py --no-vm QEMUs named as asked, in one fake /proc;
     stops them by pid."""
-    fake = FakeProc()
-    # World-traversable, like /run: a plugin of user netdata connects too.
-    sockdir = Path(tempfile.mkdtemp(prefix="kvmstats-fakeqmp-"))
-    sockdir.chmod(0o755)
-    started = []
-
-    def start(name, *args):
-        sock, log = sockdir / f"{name}.qmp", sockdir / f"{name}.json"
-        proc = subprocess.Popen([FAKEVMM, "--no-vm", "--qmp", str(sock), "--log", str(log),
-                                 *map(str, args)], stdout=subprocess.PIPE, text=True)
-        started.append(proc)
-        line = proc.stdout.readline().split()
-        assert line[:1] == ["ready"], line
-        sock.chmod(0o666)
-        fake.add(proc.pid, cmdline=["qemu-system-x86_64", "-name", f"guest={name}"])
-        return FakeQemu(proc, proc.pid, str(sock), str(log))
-
-    start.proc_root = str(fake.root)
-    start.env = fake.env()
-    start.sockdir = sockdir
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-    fake.cleanup()
-    for p in sockdir.iterdir():
-        p.unlink()
-    sockdir.rmdir()
+    with FakeQemus() as qemus:
+        yield qemus
 
 
 def kvmstat_json(fake_qemu, *args):
-    r = subprocess.run([KVMSTAT, "--json", *args], env=fake_qemu.env, capture_output=True,
+    r = subprocess.run([KVMSTAT, "--json", *args], env=fake_qemu.env(), capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return [json.loads(line) for line in r.stdout.splitlines()], r.stderr
@@ -87,7 +45,7 @@ def kvmstat_json(fake_qemu, *args):
 def test_kvmstat_reports_exactly_what_qemu_said(fake_qemu):
     """kvmstat's last sample against the peer's last answer, every scalar
     of every vCPU and of the VM; no QMP exchange happens after it."""
-    q = fake_qemu("web1", "--tick", 3, "--rate", 1000)
+    q = fake_qemu.start("web1", "--tick", 3, "--rate", 1000)
     reports, _ = kvmstat_json(fake_qemu, "--qmp", q.sock, "-s", "/.*/", "1", "3")
     assert len(reports) == 3
     [vm] = reports[-1]["vms"]
@@ -122,7 +80,7 @@ def test_netdata_charts_a_qemu_it_reads_over_qmp(fake_qemu, tmp_path):
     them; QMP needs none): charts, labels and the rate QEMU's counters
     keep, per VM and per vCPU."""
     rate = 500
-    q = fake_qemu("db1", "--rate", rate)
+    q = fake_qemu.start("db1", "--rate", rate)
     conf = (f"[kvm_stats]\nrescan every = 1\nper vcpu charts = yes\nqmp socket = {q.sock}\n")
     with netdata_factory(tmp_path) as start:
         nd = start(plugins={"kvm_stats.plugin": PLUGIN}, plugin_configs={"kvm_stats.conf": conf},
@@ -156,8 +114,8 @@ def test_collectd_writes_what_qemu_said(fake_qemu, tmp_path):
     QMP: one whose counters stand still (every value written must be
     QEMU's own, exactly), one whose counters grow at a known pace (the
     raw derive values written grow at it)."""
-    still = fake_qemu("still1")
-    moving = fake_qemu("moving1", "--rate", 500)
+    still = fake_qemu.start("still1")
+    moving = fake_qemu.start("moving1", "--rate", 500)
     vcpu_said = {c["cpu-index"]: {} for c in CPUS}
     answer = json.loads((FIXTURES / "qmp/query-stats-vcpu.json").read_text())["return"]
     for entry in answer:

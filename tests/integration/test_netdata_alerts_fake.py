@@ -16,22 +16,17 @@ only the windows change). Three VMs:
   clear once it idles again.
 """
 import json
-import os
 import signal
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, FIXTURES, requires_root, wait_for
-from fakeproc import FakeProc
+from conftest import BUILD, requires_root, wait_for
+from fakeqemu import FakeQemus
 from kvm_health import assert_stock_windows, remove, scaled_health
 from netdata_daemon import netdata_factory, netdata_missing_reason
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
-FAKEVMM = str(FIXTURES / "fakevmm.py")
 RAISED = ("WARNING", "CRITICAL")
 GATE_S = 60
 
@@ -44,30 +39,8 @@ pytestmark = [
 
 @pytest.fixture
 def fakes():
-    fake = FakeProc()
-    sockdir = Path(tempfile.mkdtemp(prefix="kvmstats-alertqmp-"))
-    sockdir.chmod(0o755)        # a plugin of user netdata connects too
-    procs = {}
-
-    def start(name, *args):
-        sock = sockdir / f"{name}.qmp"
-        proc = subprocess.Popen([FAKEVMM, "--no-vm", "--qmp", str(sock), *map(str, args)],
-                                stdout=subprocess.PIPE, text=True)
-        procs[name] = proc
-        assert proc.stdout.readline().split()[:1] == ["ready"]
-        sock.chmod(0o666)
-        fake.add(proc.pid, cmdline=["qemu-system-x86_64", "-name", f"guest={name}"])
-        return proc
-    start.fake, start.sockdir = fake, sockdir
-    yield start
-    for proc in procs.values():
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-    fake.cleanup()
-    for p in sockdir.iterdir():
-        p.unlink()
-    sockdir.rmdir()
+    with FakeQemus(prefix="kvmstats-alertqmp-") as qemus:
+        yield qemus
 
 
 @pytest.fixture
@@ -101,15 +74,15 @@ def test_the_stock_file_keeps_its_30_minute_windows():
 
 
 def test_storm_raised_boot_and_busy_silent(fakes, stock_health, tmp_path):
-    boot = fakes("alertboot", "--rate", 10, "--burst-factor", 1500)
+    boot = fakes.start("alertboot", "--rate", 10, "--burst-factor", 1500)
     boot.send_signal(signal.SIGUSR1)             # booting: 15,000/s per vCPU
-    fakes("alertbusy", "--rate", 5000)           # 10,000 exits/s, all along
-    storm = fakes("alertstorm", "--rate", 10, "--burst-factor", 1500)
+    fakes.start("alertbusy", "--rate", 5000)           # 10,000 exits/s, all along
+    storm = fakes.start("alertstorm", "--rate", 10, "--burst-factor", 1500)
     conf = f"[kvm_stats]\nrescan every = 1\nqmp socket = {fakes.sockdir}/*.qmp\n"
     with netdata_factory(tmp_path) as start:
         nd = start(plugins={"kvm_stats.plugin": PLUGIN},
                    plugin_configs={"kvm_stats.conf": conf},
-                   caps=False, env={"KVMSTATS_PROC_ROOT": str(fakes.fake.root)},
+                   caps=False, env={"KVMSTATS_PROC_ROOT": fakes.proc_root},
                    netdata_conf={"health": {"enabled": True, "run at least every seconds": 1},
                                  "directories": {"stock health config": stock_health}})
         for vm in ("alertboot", "alertbusy", "alertstorm"):

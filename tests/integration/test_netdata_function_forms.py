@@ -17,19 +17,15 @@ import json
 import os
 import select
 import shlex
-import signal
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import BUILD, FIXTURES
-from fakeproc import FakeProc
+from fakeqemu import FakeQemus
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
-FAKEVMM = str(FIXTURES / "fakevmm.py")
 CALLS = FIXTURES / "netdata2_calls.txt"
 NVMS = 24
 KEYWORDS_137 = {"CHART", "DIMENSION", "CLABEL", "CLABEL_COMMIT", "BEGIN", "SET",
@@ -62,42 +58,22 @@ def tx_of(name):
 def fleet():
     """NVMS fake QEMUs fn00..fnNN in one fake /proc, their sockets in one
     directory; stopped by pid."""
-    fake = FakeProc()
-    sockdir = Path(tempfile.mkdtemp(prefix="kvmstats-fnforms-"))
-    procs = []
-    try:
-        for i in range(NVMS):
-            sock = sockdir / f"fn{i:02d}.qmp"
-            procs.append(subprocess.Popen([FAKEVMM, "--no-vm", "--qmp", str(sock),
-                                           "--rate", str(100 * (i + 1))],
-                                          stdout=subprocess.PIPE, text=True))
-        for i, proc in enumerate(procs):
-            line = proc.stdout.readline().split()
-            assert line[:1] == ["ready"], line
-            fake.add(proc.pid, cmdline=["qemu-system-x86_64", "-name", f"guest=fn{i:02d}"])
-        yield fake, sockdir
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-        fake.cleanup()
-        for p in sockdir.iterdir():
-            p.unlink()
-        sockdir.rmdir()
+    with FakeQemus(prefix="kvmstats-fnforms-") as qemus:
+        qemus.start_many([(f"fn{i:02d}", ("--rate", 100 * (i + 1))) for i in range(NVMS)])
+        yield qemus
 
 
 class PluginPipe:
     """kvm_stats.plugin on the fleet, its stdin and stdout pipes."""
 
     def __init__(self, fleet, tmp_path, version):
-        fake, sockdir = fleet
         conf = tmp_path / "conf"
         conf.mkdir(exist_ok=True)
         (conf / "kvm_stats.conf").write_text(
-            f"[kvm_stats]\nrescan every = 1\nqmp socket = {sockdir}/*.qmp\n")
-        env = dict(fake.env(), NETDATA_VERSION=version, NETDATA_UPDATE_EVERY="1",
-                   NETDATA_USER_CONFIG_DIR=str(conf), NETDATA_STOCK_CONFIG_DIR="/nonexistent")
+            f"[kvm_stats]\nrescan every = 1\nqmp socket = {fleet.sockdir}/*.qmp\n")
+        env = fleet.env(NETDATA_VERSION=version, NETDATA_UPDATE_EVERY="1",
+                        NETDATA_USER_CONFIG_DIR=str(conf),
+                        NETDATA_STOCK_CONFIG_DIR="/nonexistent")
         self.proc = subprocess.Popen([PLUGIN, "1"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.buf = b""

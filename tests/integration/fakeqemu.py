@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+"""QEMUs played by tests/fixtures/fakevmm.py, for tests on any host.
+
+FakeQemus starts fakevmm.py processes on QMP sockets in one directory
+every user may traverse (a plugin of user netdata connects too), waits for
+each to say "ready", and, without KVM, lists each as a VMM in one fake
+/proc tree (fakeproc.py) that the front ends read through
+KVMSTATS_PROC_ROOT. With kvm=True each holds a real KVM VM in the real
+/proc instead. Everything is stopped by pid (SIGCONT first: a test may
+have stopped one) and removed at cleanup().
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from conftest import FIXTURES
+from fakeproc import FakeProc
+
+FAKEVMM = str(FIXTURES / "fakevmm.py")
+
+
+class FakeQemu:
+    def __init__(self, name, proc, sock, log):
+        self.name, self.proc, self.pid = name, proc, proc.pid
+        self.sock, self.log = str(sock), str(log)
+
+    def send_signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def sent(self):
+        """What it last answered query-stats with (fakevmm --log)."""
+        import json
+        return json.loads(Path(self.log).read_text())
+
+
+class FakeQemus:
+    def __init__(self, kvm=False, prefix="kvmstats-fakeqmp-"):
+        self.kvm = kvm
+        self.fake = None if kvm else FakeProc()
+        self.sockdir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.sockdir.chmod(0o755)
+        self.qemus = {}
+
+    def start(self, name, *args):
+        """A fake QEMU called name (QEMU's -name guest=NAME), with more
+        fakevmm.py arguments; returns its FakeQemu."""
+        return self.start_many([(name, args)])[0]
+
+    def start_many(self, specs):
+        """[(name, args), ...] started together, then waited for: a fleet
+        starts in the time of one."""
+        started = [self._launch(name, *args) for name, args in specs]
+        for q in started:
+            self._ready(q)
+        return started
+
+    def _launch(self, name, *args):
+        sock, log = self.sockdir / f"{name}.qmp", self.sockdir / f"{name}.json"
+        argv = [sys.executable, FAKEVMM, "--qmp", str(sock), "--log", str(log),
+                *map(str, args), "-name", f"guest={name}"]
+        if not self.kvm:
+            argv.append("--no-vm")
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        q = FakeQemu(name, proc, sock, log)
+        self.qemus[name] = q
+        return q
+
+    def _ready(self, q):
+        line = q.proc.stdout.readline().split()
+        assert line[:1] == ["ready"], f"fakevmm {q.name}: {line}"
+        Path(q.sock).chmod(0o666)
+        if self.fake:
+            self.fake.add(q.pid, cmdline=["qemu-system-x86_64", "-name", f"guest={q.name}"])
+
+    def kill(self, name):
+        """SIGKILL one, as a VMM that dies; gone from the fake /proc too."""
+        q = self.qemus[name]
+        q.proc.kill()
+        q.proc.wait(timeout=10)
+        if self.fake:
+            self.fake.remove(q.pid)
+
+    def signal(self, names, sig):
+        for name in names:
+            os.kill(self.qemus[name].pid, sig)
+
+    def qmp_args(self):
+        return [a for q in self.qemus.values() for a in ("--qmp", q.sock)]
+
+    @property
+    def proc_root(self):
+        return str(self.fake.root) if self.fake else "/proc"
+
+    def env(self, **extra):
+        """The environment a front end needs to see them."""
+        env = self.fake.env() if self.fake else dict(os.environ)
+        env.update(extra)
+        return env
+
+    def cleanup(self):
+        for q in self.qemus.values():
+            if q.proc.poll() is None:
+                os.kill(q.pid, signal.SIGCONT)
+                os.kill(q.pid, signal.SIGTERM)
+        for q in self.qemus.values():
+            try:
+                q.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                q.proc.kill()
+                q.proc.wait()
+        if self.fake:
+            self.fake.cleanup()
+        for p in self.sockdir.iterdir():
+            p.unlink()
+        self.sockdir.rmdir()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
