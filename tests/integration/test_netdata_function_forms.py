@@ -363,3 +363,35 @@ def test_a_call_while_many_vms_are_charted(plugin, version):
         time.sleep(0.37)        # land at other points of the plugin's second
     print(f"slowest of 5 answers with {NVMS} VMs charted: {worst * 1000:.0f} ms")
     assert worst < 1.0
+
+
+CAPTURED = FIXTURES / "netdata2-function-lines.txt"
+
+
+def test_every_line_a_real_netdata_2x_sent_is_answered_once(plugin):
+    """The lines Netdata v2.10.4, built from its source, wrote to the
+    plugin's stdin (tests/fixtures/netdata2-function-lines.txt: anonymous
+    GETs, a POST with its payload, two cancels, a progress request, and the
+    MCP registry's "kvm-vms info" with god access), replayed in order:
+    every call gets exactly one answer, 403 for the anonymous ones (0x8
+    lacks the access the function declares) and 200 for the info, and the
+    plugin lives on."""
+    p = plugin("v2.11.0")
+    p.charted(1)
+    lines = [l for l in CAPTURED.read_text().splitlines() if l and not l.startswith("#")]
+    calls = {}
+    for line in lines:
+        words = line.split()
+        if words[0] in ("FUNCTION", "FUNCTION_PAYLOAD"):
+            calls[words[1]] = shlex.split(line)[4]      # the access field
+    p.send("".join(l + "\n" for l in lines))
+    answers = p.results_for(6)
+    answered = {}
+    for begin in answers:
+        tx, status = begin.split(" ")[1:3]
+        assert tx not in answered, f"{tx} answered twice"
+        answered[tx] = int(status)
+    assert set(answered) == set(calls), (answered, calls)
+    for tx, access in calls.items():
+        assert answered[tx] == (200 if access == "0x7ff" else 403), (tx, access, answered[tx])
+    assert p.proc.poll() is None
