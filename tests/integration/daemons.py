@@ -69,6 +69,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from conftest import sanitizer_runtimes
+
 COLLECTD_BIN = "/usr/sbin/collectd"
 COLLECTD_PLUGIN_DIR = "/usr/lib/collectd"
 TYPES_DB = "/usr/share/collectd/types.db"
@@ -388,6 +390,7 @@ class Collectd(_Daemon):
                     raise FileNotFoundError(f"no .so plugin in {extra}")
                 for so in sources:
                     self.add_plugin(so)
+                    self._preload_sanitizers(so)
             if csv:
                 self.csv()
             if graphite is not None:
@@ -401,6 +404,17 @@ class Collectd(_Daemon):
             raise
 
     # ------------------------------------------------------------ config
+
+    def _preload_sanitizers(self, so_path):
+        """A plugin built with SANITIZE= needs its runtimes loaded first into
+        Debian's (uninstrumented) collectd; leak checking stays off there (it
+        would judge the whole daemon; valgrind judges the plugin's leaks).
+        Under valgrind nothing is preloaded."""
+        runtimes = sanitizer_runtimes(so_path)
+        if not runtimes or self.valgrind or "LD_PRELOAD" in self.extra_env:
+            return
+        self.extra_env["LD_PRELOAD"] = ":".join(runtimes)
+        self.extra_env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
 
     def add_plugin(self, so_path):
         """Copies a plugin into the private PluginDir (a copy: collectd
