@@ -14,7 +14,6 @@ keeps charting and answering.
 """
 import json
 import os
-import select
 import subprocess
 import time
 import urllib.error
@@ -25,6 +24,7 @@ import pytest
 
 from conftest import BUILD, requires_kvm, requires_root, wait_for
 from netdata_daemon import netdata_factory, netdata_missing_reason
+from plugin_pipe import PluginPipe as BasePipe
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
 KVMSTAT = str(BUILD / "kvmstat")
@@ -32,43 +32,13 @@ KVMSTAT = str(BUILD / "kvmstat")
 pytestmark = [requires_kvm, requires_root]
 
 
-class PluginPipe:
+class PluginPipe(BasePipe):
     """kvm_stats.plugin with pipes on stdin and stdout, read line by line."""
 
     def __init__(self, version="v1.37.1"):
         env = dict(os.environ, NETDATA_VERSION=version, NETDATA_UPDATE_EVERY="1")
         env.pop("NETDATA_USER_CONFIG_DIR", None)
-        self.proc = subprocess.Popen([PLUGIN, "1"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.buf = b""
-        self.lines = []
-
-    def _fill(self, timeout):
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if r:
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
-            if not chunk:
-                raise AssertionError(f"plugin closed stdout, rc={self.proc.poll()}, "
-                                     f"stderr={self.proc.stderr.read()!r}")
-            self.buf += chunk
-            *done, self.buf = self.buf.split(b"\n")
-            self.lines += [l.decode(errors="replace") for l in done]
-
-    def wait_line(self, predicate, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, line in enumerate(self.lines):
-                if predicate(line):
-                    del self.lines[:i + 1]
-                    return line
-            self.lines.clear()
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for a line")
-            self._fill(0.5)
-
-    def send(self, text):
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
+        super().__init__([PLUGIN, "1"], env, poll=0.5)
 
     def call(self, transaction, request, timeout=20):
         """Sends a FUNCTION line; returns (status, content type, body text)."""
@@ -76,26 +46,8 @@ class PluginPipe:
         return self.result(transaction, timeout)
 
     def result(self, transaction, timeout=20):
-        begin = self.wait_line(lambda l: l.startswith(f"FUNCTION_RESULT_BEGIN {transaction} "),
-                               timeout)
-        _, _, status, ctype, _expires = begin.split(" ")
-        body = []
-        deadline = time.monotonic() + timeout
-        while True:
-            while self.lines:
-                line = self.lines.pop(0)
-                if line == "FUNCTION_RESULT_END":
-                    return int(status), ctype, "\n".join(body)
-                body.append(line)
-            if time.monotonic() > deadline:
-                raise AssertionError("no FUNCTION_RESULT_END")
-            self._fill(0.5)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=20)
-        return self.proc.returncode
+        """(status, content type, body text) of the next result of transaction."""
+        return self.result_text(transaction, timeout)
 
 
 @pytest.fixture

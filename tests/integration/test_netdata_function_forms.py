@@ -14,16 +14,14 @@ unfinished payload answered within its timeout, and a call while 24 VMs
 are charted answered within 1 s.
 """
 import json
-import os
-import select
 import shlex
-import subprocess
 import time
 
 import pytest
 
 from conftest import BUILD, FIXTURES
 from fakeqemu import FakeQemus
+from plugin_pipe import PluginPipe as BasePipe
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
 CALLS = FIXTURES / "netdata2_calls.txt"
@@ -63,7 +61,7 @@ def fleet():
         yield qemus
 
 
-class PluginPipe:
+class PluginPipe(BasePipe):
     """kvm_stats.plugin on the fleet, its stdin and stdout pipes."""
 
     def __init__(self, fleet, tmp_path, version):
@@ -74,58 +72,13 @@ class PluginPipe:
         env = fleet.env(NETDATA_VERSION=version, NETDATA_UPDATE_EVERY="1",
                         NETDATA_USER_CONFIG_DIR=str(conf),
                         NETDATA_STOCK_CONFIG_DIR="/nonexistent")
-        self.proc = subprocess.Popen([PLUGIN, "1"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.buf = b""
-        self.lines = []
-        self.seen = []          # every line, for the keyword checks
-
-    def _fill(self, timeout):
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if r:
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
-            if not chunk:
-                raise AssertionError(f"plugin closed stdout, rc={self.proc.poll()}, "
-                                     f"stderr={self.proc.stderr.read()!r}")
-            self.buf += chunk
-            *done, self.buf = self.buf.split(b"\n")
-            new = [l.decode(errors="replace") for l in done]
-            self.lines += new
-            self.seen += new
-
-    def wait_line(self, predicate, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, line in enumerate(self.lines):
-                if predicate(line):
-                    del self.lines[:i + 1]
-                    return line
-            self.lines.clear()
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for a line")
-            self._fill(0.2)
-
-    def send(self, text):
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
+        super().__init__([PLUGIN, "1"], env)
 
     def result(self, transaction, timeout=20):
         """(status, body JSON) of the next result of transaction."""
-        begin = self.wait_line(lambda l: l.startswith(f"FUNCTION_RESULT_BEGIN {transaction} "),
-                               timeout)
-        _, _, status, ctype, _expires = begin.split(" ")
+        status, ctype, body = self.result_text(transaction, timeout)
         assert ctype == "application/json"
-        body = []
-        deadline = time.monotonic() + timeout
-        while True:
-            while self.lines:
-                line = self.lines.pop(0)
-                if line == "FUNCTION_RESULT_END":
-                    return int(status), json.loads("\n".join(body))
-                body.append(line)
-            if time.monotonic() > deadline:
-                raise AssertionError("no FUNCTION_RESULT_END")
-            self._fill(0.2)
+        return status, json.loads(body)
 
     def results_for(self, seconds):
         """Every FUNCTION_RESULT_BEGIN printed in the next seconds."""
@@ -149,11 +102,6 @@ class PluginPipe:
         self.wait_line(more, timeout)
         return names
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=20)
-        return self.proc.returncode
 
 
 @pytest.fixture
