@@ -44,11 +44,36 @@ enum kvmstats_source {
 /* "fd", "qmp", "debugfs", "libvirt", "none". */
 const char *host_source_name(enum kvmstats_source source);
 
+/*
+ * A host thread's scheduler counters, from /proc/<pid>/task/<tid>/schedstat
+ * (sources/sched.c): what the host gave a vCPU, which KVM's own counters
+ * do not say. Since the thread started; all 0 while no thread is known.
+ */
+struct kvmstats_sched {
+	pid_t tid;		/* 0: no thread known (yet, or any more) */
+	uint64_t run_ns;	/* time on a CPU */
+	uint64_t wait_ns;	/* time runnable on a run queue, not running */
+	uint64_t timeslices;	/* times it was run */
+};
+
+/*
+ * A vCPU's or a VM's scheduler counters as counters: they never go back,
+ * when a vCPU's thread is replaced (the old one's last values are kept and
+ * the new one's added) or a vCPU goes. For rates.
+ */
+struct kvmstats_sched_total {
+	uint64_t run_ns;
+	uint64_t wait_ns;
+	uint64_t timeslices;
+};
+
 struct kvmstats_vcpu {
 	int id;			/* N of kvm-vcpu-stats:N, or QEMU's cpu-index */
 	int vmm_fd;		/* the stats fd's number in the VMM, -1 if none */
 	enum kvmstats_source source;
 	struct statsfd *stats;
+	struct kvmstats_sched sched;		/* its thread, at the last sample */
+	struct kvmstats_sched_total sched_total;	/* over all its threads */
 	void *user;		/* front end's per-vCPU state */
 	bool announced;		/* the core's: vcpu_added was called (or vm_added) */
 };
@@ -90,6 +115,15 @@ struct kvmstats_vm {
 	size_t nvcpus;
 	/* Sorted by id, then vmm_fd; pointers stay valid until vm_removed. */
 	struct kvmstats_vcpu **vcpus;
+	/*
+	 * At the last sample: the sums of the vCPUs' sched_total, those gone
+	 * included, and the CPU time of the VMM's other threads (emulator,
+	 * I/O) since the VMM started. sched_vcpus: vCPUs whose thread is
+	 * known; 0 when none is (or sampling threads is off).
+	 */
+	struct kvmstats_sched_total sched_vcpus;
+	uint64_t other_run_ns;
+	unsigned sched_known;
 	int pidfd;
 	void *user;		/* front end's per-VM state */
 	/*
@@ -226,6 +260,11 @@ struct kvmstats_sources {
 	 * off. Serves what no better source does (source_libvirt.c).
 	 */
 	const char *libvirt_uri;
+	/*
+	 * Do not find vCPU threads nor read their schedstat (a kernel built
+	 * without CONFIG_SCHEDSTATS... has the file but zeros; see sched.c).
+	 */
+	bool no_sched;
 	int libvirt_timeout_ms;		/* per sample, all domains; 0: 500 */
 };
 
