@@ -23,8 +23,7 @@
  * What one parse carries through inih. inih reads lines through
  * read_line(), so this file knows which line inih is on: a message names
  * the line it is about, even when inih's own count would not (inih reports
- * only its first bad line, and cuts a line longer than its buffer into
- * several).
+ * only its first bad line).
  */
 struct parse_state {
 	struct plugin_config *cfg;
@@ -232,30 +231,47 @@ static bool is_comment(const char *p, size_t len)
 }
 
 /*
- * inih's reader: one whole line per call, into inih's buffer of size
- * bytes, without the blanks it starts with (nor, on line 1, the UTF-8 BOM
- * inih would skip). inih reads a line that starts with a blank as the
- * continuation of the setting above it (its multi-line mode, on in
+ * inih's reader: one whole line per call, the way fgets() hands it one
+ * that fits: the line's bytes, then '\n', in inih's buffer of size bytes.
+ * Taken off first: the blanks the line starts with (and, on line 1, the
+ * UTF-8 BOMs inih would skip) and the blanks it ends with (inih strips
+ * those itself).
+ *
+ * The blanks it starts with: inih reads a line that starts with a blank
+ * as the continuation of the setting above it (its multi-line mode, on in
  * Debian's libinih), even when it holds "name = value": indented the way
  * Netdata's own netdata.conf is, "include vm = web1" under "qmp socket = X"
  * became a second QMP socket path. Given no leading blank, inih sees each
  * line for what it is: a setting, a section, a comment, a blank line, or
  * a line that is none of these, refused with its number.
  *
- * A line that does not fit (blanks taken) would reach inih in pieces, each
- * read as a line of its own (the tail of a long comment as a setting): a
- * comment is cut, any other line refused. So is a NUL byte, which would
- * end the line early for inih.
+ * The '\n': what inih does with a full buffer that has none changed
+ * between the versions Debian ships. libinih 55 (Debian 12) reads the rest
+ * of the line as a line of its own; 59 (Debian 13) and 61 read input up to
+ * the next '\n' in 16-byte pieces and count the line as an error (and
+ * read the byte before their 16-byte buffer when a reader hands them an
+ * empty piece). A line that
+ * ends in '\n' and fits never reaches either, so every version sees one
+ * line per call and counts lines as this file does: at most size - 2
+ * bytes (198 with Debian's 200-byte buffer). A longer comment is cut to
+ * that; any other longer line, or one holding a NUL byte (which would end
+ * it early for inih), is refused, and inih is handed a blank line instead.
  */
 static char *read_line(char *str, int size, void *stream)
 {
 	struct parse_state *st = stream;
-	size_t len = 0;
+	size_t len = 0, max;
 	const char *p = next_line(st, &len);
 
-	if (!p || size < 1)
+	if (!p)
 		return NULL;
 	st->line++;
+	if (size < 2) {
+		/* No room for a line and its '\n': no inih calls it so. */
+		fail(st, -EINVAL, "cannot be read: inih's buffer holds %d bytes", size);
+		return NULL;
+	}
+	max = (size_t)size - 2;
 	/*
 	 * Line 1 may also start with UTF-8 BOMs, before or among the blanks:
 	 * inih skips one at the start of what it is given, which would be a
@@ -271,17 +287,20 @@ static char *read_line(char *str, int size, void *stream)
 		p += skip;
 		len -= skip;
 	}
+	while (len > 0 && isspace((unsigned char)p[len - 1]))
+		len--;
 	if (memchr(p, '\0', len)) {
 		fail(st, -EINVAL, "holds a NUL byte");
 		len = 0;
-	} else if (len >= (size_t)size && is_comment(p, len)) {
-		len = (size_t)size - 1;
-	} else if (len >= (size_t)size) {
-		fail(st, -EINVAL, "longer than %d bytes", size - 1);
+	} else if (len > max && is_comment(p, len)) {
+		len = max;
+	} else if (len > max) {
+		fail(st, -EINVAL, "longer than %zu bytes", max);
 		len = 0;
 	}
 	memcpy(str, p, len);
-	str[len] = '\0';
+	str[len] = '\n';
+	str[len + 1] = '\0';
 	return str;
 }
 

@@ -54,7 +54,8 @@ void plugin_config_done(struct plugin_config *cfg);
  * first). 0 when every line is good, err untouched. On the first bad line
  * err gets "line N: " and what is wrong, naming the setting, and the result
  * is -EINVAL (a bad value, an unknown setting, a line that is none, one
- * longer than inih's buffer that is no comment) or -ENOMEM. The lines after
+ * longer than 198 bytes, blanks around it not counted, that is no
+ * comment) or -ENOMEM. The lines after
  * it are still applied; cfg keeps them all for plugin_config_done().
  */
 int plugin_config_parse_string(const char *text, struct plugin_config *cfg,
