@@ -141,7 +141,7 @@ deps-test:
 	$(Q)scripts/deps test
 
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all inih-tests
 	$(Q)KVMSTATS_BUILD=$(abspath $(O)) tests/run
 
 # A PNG of Netdata's dashboard with the plugin's charts (SHOT=path).
@@ -238,6 +238,8 @@ clean:
 -include bench/bench.mk
 -include fuzz/fuzz.mk
 -include soak/soak.mk
+# The config unit test with each libinih Debian ships (make inih-tests).
+-include tests/inih.mk
 
 .PHONY: all test docs golden screenshot screenshot-alert install install-netdata install-collectd uninstall uninstall-netdata uninstall-collectd deb clean deps-build deps-deb deps-test
 .DELETE_ON_ERROR:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import inih_versions
 import qemus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,10 +25,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pytest_report_header(config):
-    """Which QEMUs the tests run, and with which -cpu this host took."""
+    """Which QEMUs the tests run, and with which -cpu this host took; which
+    libinih versions the config unit test runs with."""
+    inih = [inih_versions.describe(BUILD)]
     if kvm_missing_reason():
-        return [f"QEMU: not run: {kvm_missing_reason()}"]
-    return [qemus.describe(q) for q in qemus.QEMUS.values()]
+        return [f"QEMU: not run: {kvm_missing_reason()}"] + inih
+    return [qemus.describe(q) for q in qemus.QEMUS.values()] + inih
 
 
 def kvm_missing_reason():
