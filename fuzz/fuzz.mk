@@ -28,12 +28,34 @@ FUZZ_TIMEOUT ?= 10
 FUZZ_RSS_MB ?= 2048
 FUZZ_ARGS ?=
 
+# FUZZ_INIH=DIR: the netdata_config target with another libinih than the
+# installed one (fuzz/README.md): DIR is a .deb unpacked by
+# scripts/fetch-inih ($KVMSTATS_CACHE/inih/<suite>: its ini.h and
+# libinih.a, as Debian builds them), or a source tree holding ini.c and
+# ini.h (then compiled into the target with the sanitizers, so a read
+# outside inih's own buffers is caught too). Built under $(O)/fuzz-inih-<DIR's name>/.
+FUZZ_INIH ?=
+ifneq ($(FUZZ_INIH),)
+FUZZ_INIH_DIR := $(patsubst %/,%,$(FUZZ_INIH))
+FUZZ_O := $(O)/fuzz-inih-$(notdir $(FUZZ_INIH_DIR))
+ifneq ($(wildcard $(FUZZ_INIH_DIR)/ini.c),)
+FUZZ_INIH_CFLAGS := -I$(FUZZ_INIH_DIR)
+FUZZ_INIH_OBJS := $(FUZZ_O)/obj/inih/ini.o
+FUZZ_INIH_LIBS :=
+else
+FUZZ_INIH_CFLAGS := -I$(FUZZ_INIH_DIR)/usr/include
+FUZZ_INIH_OBJS :=
+FUZZ_INIH_LIBS := $(firstword $(wildcard $(FUZZ_INIH_DIR)/usr/lib/*/libinih.a))
+endif
+else
 FUZZ_O := $(O)/fuzz
+FUZZ_INIH_LIBS := -linih
+endif
 FUZZ_TARGETS := decode qmp parsers netdata_config
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz_%)
 FUZZ_SANITIZE := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -MMD -MP \
-	      -Icommon $(WARNINGS) $(FUZZ_SANITIZE) $(CFLAGS)
+	      -Icommon $(FUZZ_INIH_CFLAGS) $(WARNINGS) $(FUZZ_SANITIZE) $(CFLAGS)
 
 # Each target and the common/ sources it exercises.
 fuzz_objs = $(patsubst %.c,$(FUZZ_O)/obj/%.o,fuzz/fuzz_$(1).c $(2))
@@ -41,9 +63,16 @@ $(FUZZ_O)/fuzz_decode: $(call fuzz_objs,decode,common/decode.c)
 $(FUZZ_O)/fuzz_qmp: $(call fuzz_objs,qmp,common/qmp_parse.c common/decode.c)
 $(FUZZ_O)/fuzz_parsers: $(call fuzz_objs,parsers,common/filter.c common/cmdline.c common/uevent.c common/util.c)
 $(FUZZ_O)/fuzz_netdata_config: $(call fuzz_objs,netdata_config,netdata/config.c \
-		common/filter.c common/catalog.c)
+		common/filter.c common/catalog.c) $(FUZZ_INIH_OBJS)
 FUZZ_LIBS_qmp := -ljansson
-FUZZ_LIBS_netdata_config := -linih
+FUZZ_LIBS_netdata_config := $(FUZZ_INIH_LIBS)
+
+# inih's own source (FUZZ_INIH=a source tree), with its own defaults as
+# Debian's build keeps them, and none of our warnings.
+$(FUZZ_O)/obj/inih/ini.o: $(FUZZ_INIH_DIR)/ini.c
+	@mkdir -p $(@D)
+	$(quiet) FUZZCC $@
+	$(Q)$(FUZZ_CC) -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE) -c $< -o $@
 
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(@D)
