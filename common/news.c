@@ -223,11 +223,30 @@ static int qmp_class(int error)
 	return error == -EBUSY ? -ETIMEDOUT : error;
 }
 
+/*
+ * Why a QMP socket failed, for the line: strerror(), and for the two
+ * refusals what grants the access (qmp_exchange_start(); docs/sources.md,
+ * "QMP sockets in containers").
+ */
+static const char *qmp_reason(int error, char *buf, size_t size)
+{
+	if (error == -EACCES)
+		snprintf(buf, size, "%s (connecting needs write permission on the socket "
+			 "for this user, and search permission on its directories)",
+			 strerror(EACCES));
+	else if (error == -EPERM)
+		snprintf(buf, size, "%s (a socket under /proc/PID/root is reached only with "
+			 "ptrace access to that process: CAP_SYS_PTRACE)", strerror(EPERM));
+	else
+		snprintf(buf, size, "%s", strerror(-error));
+	return buf;
+}
+
 static void say_qmp(struct scan_said *said, const struct kvmstats_scan_report *rep,
 		    struct kvmstats_host *host,
 		    void (*say)(const char *line, void *ctx), void *ctx)
 {
-	char who[1024], line[1280];
+	char who[1024], line[1536], why[256];
 
 	for (unsigned i = 0; i < rep->nqmp_stuck; i++) {
 		const struct kvmstats_qmp_stuck *s = &rep->qmp_stuck[i];
@@ -245,7 +264,7 @@ static void say_qmp(struct scan_said *said, const struct kvmstats_scan_report *r
 				 "asked again in %u s", who, rep->qmp_timeout_ms, s->retry_s);
 		else
 			snprintf(line, sizeof(line), "%s failed: %s: asked again in %u s",
-				 who, strerror(-s->error), s->retry_s);
+				 who, qmp_reason(s->error, why, sizeof(why)), s->retry_s);
 		say(line, ctx);
 	}
 	for (unsigned j = 0; j < said->nqmp; j++) {

@@ -25,11 +25,15 @@
  * Nothing here logs: errors are returned as -errno.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -357,18 +361,96 @@ static int take_peer(struct qmp_exchange *x)
 	return 0;
 }
 
+/*
+ * The length of "/proc/PID/root/" at the start of path (a VMM in another
+ * mount namespace, a container, seen from the host), 0 when it has none.
+ */
+static size_t in_proc_root(const char *path)
+{
+	size_t n = strlen("/proc/"), digits;
+
+	if (strncmp(path, "/proc/", n) != 0)
+		return 0;
+	digits = strspn(path + n, "0123456789");
+	if (digits == 0 || digits > 10 || strncmp(path + n + digits, "/root/", 6) != 0)
+		return 0;
+	return n + digits + 6;
+}
+
+/*
+ * An O_PATH fd of the socket at "/proc/PID/root/REST", REST resolved inside
+ * that root (openat2() RESOLVE_IN_ROOT): an absolute symlink or ".." among
+ * the container's files stays in the container, as it does for the VMM,
+ * rather than reach the host's files; no magic link is followed. -EPERM:
+ * the kernel refused to enter /proc/PID/root, which needs ptrace read
+ * access to PID (PTRACE_MODE_READ_FSCREDS: CAP_SYS_PTRACE for a VMM of
+ * another user, or one with capabilities this process lacks). -ENOSYS:
+ * no openat2() (Linux < 5.6).
+ */
+static int open_in_root(const char *path, size_t prefix)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char root[32];
+	int dirfd, fd;
+
+	if ((size_t)snprintf(root, sizeof(root), "%.*s", (int)(prefix - 1), path) >= sizeof(root))
+		return -ENAMETOOLONG;
+	dirfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return errno == EACCES ? -EPERM : -errno;
+	fd = (int)syscall(SYS_openat2, dirfd, path + prefix, &how, sizeof(how));
+	if (fd < 0)
+		fd = -errno;
+	close(dirfd);
+	return fd;
+}
+
+/*
+ * Connects fd to the socket at path: 0, -EINPROGRESS (non-blocking, under
+ * way) or -errno. -EACCES: no write permission on the socket (connect()
+ * needs it; capabilities do not stand in for it here: the process holds no
+ * CAP_DAC_OVERRIDE) or no search permission on a directory above it; -EPERM
+ * see open_in_root(). A path in another process's root is reached through
+ * the O_PATH fd open_in_root() gives, as "/proc/self/fd/N", which connect()
+ * resolves to the same socket and checks in the same way.
+ */
+static int connect_path(int fd, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t prefix = in_proc_root(path);
+	int pathfd = -1, r = 0;
+
+	if (prefix > 0) {
+		pathfd = open_in_root(path, prefix);
+		if (pathfd == -ENOSYS)
+			pathfd = -1;	/* resolved as any other path, below */
+		else if (pathfd < 0)
+			return pathfd;
+	}
+	if (pathfd >= 0)
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pathfd);
+	else if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	else
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		r = errno == EINPROGRESS ? -EINPROGRESS : -errno;
+	if (pathfd >= 0)
+		close(pathfd);
+	return r;
+}
+
 int qmp_exchange_start(const char *path, bool pipelined, uint64_t deadline_ns,
 		       struct qmp_exchange **ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct qmp_exchange *x;
 	int r;
 
 	if (!path)
 		return -EINVAL;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	r = qmp_exchange_new(pipelined, deadline_ns, &x);
 	if (r < 0)
 		return r;
@@ -377,17 +459,15 @@ int qmp_exchange_start(const char *path, bool pipelined, uint64_t deadline_ns,
 		r = -errno;
 		goto fail;
 	}
-	if (connect(x->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	r = connect_path(x->fd, path);
+	if (r == -EAGAIN) {
 		/* A full listen backlog: clients queue behind a held monitor. */
-		if (errno == EAGAIN) {
-			r = -EBUSY;
-			goto fail;
-		}
-		if (errno != EINPROGRESS && errno != EINTR) {
-			r = -errno;
-			goto fail;
-		}
+		r = -EBUSY;
+		goto fail;
+	} else if (r == -EINPROGRESS || r == -EINTR) {
 		x->state = QX_CONNECT;
+	} else if (r < 0) {
+		goto fail;
 	} else {
 		r = take_peer(x);
 		if (r < 0)

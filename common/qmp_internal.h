@@ -82,7 +82,14 @@ void qmp_exchange_free(struct qmp_exchange *x);
 /*
  * The same, connected (non-blocking) to the QMP socket at path.
  * -ENOENT/-ECONNREFUSED: no QEMU there; -EBUSY: its listen backlog is
- * full; -ENAMETOOLONG; -EINVAL: path NULL; -ENOMEM.
+ * full; -EACCES: no write permission on the socket (or no search
+ * permission on a directory above it); -EPERM: path is in another
+ * process's root ("/proc/PID/root/...", a VMM in a container), which this
+ * process may not enter (ptrace read access to PID: CAP_SYS_PTRACE for
+ * another user's process or a more privileged one); -ENAMETOOLONG;
+ * -EINVAL: path NULL; -ENOMEM. A "/proc/PID/root/" path is resolved inside
+ * that root (symlinks stay in the container) and reached through an
+ * O_PATH fd, so its length is not bound by sun_path.
  */
 int qmp_exchange_start(const char *path, bool pipelined, uint64_t deadline_ns,
 		       struct qmp_exchange **ret);

@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "priv.h"
 #include "qmp.h"
 #include "qmp_internal.h"
 #include "source.h"
@@ -282,12 +284,26 @@ static int run(struct source_env *env, struct qmp_state *st, bool attach,
 	bool *wait = calloc(st->n ? st->n : 1, sizeof(*wait));
 	int *start_error = calloc(st->n ? st->n : 1, sizeof(*start_error));
 	uint64_t now = qmp_now_ns();
+	struct priv_saved saved = { 0 };
+	bool raised = false;
 	int r = 0;
 
 	if (!xs || !wait || !start_error) {
 		r = -ENOMEM;
 		goto out;
 	}
+	/*
+	 * The connects, with the acquisition capabilities effective (a
+	 * rescan has them already), as the rescan's glob() of the paths had
+	 * them: a socket in a container, "/proc/PID/root/...", is reached
+	 * only with ptrace read access to the VMM (CAP_SYS_PTRACE), and its
+	 * directories may be closed to us (CAP_DAC_READ_SEARCH). Neither
+	 * lets us write to a socket: connect() still needs write permission
+	 * on it, which its owner grants. Only the connects: the exchanges
+	 * run with none.
+	 */
+	if (env->raise_priv && !attach)
+		raised = priv_raise(&saved) == 0;
 	for (size_t i = 0; i < st->n; i++) {
 		struct qmp_peer *p = &st->peers[i];
 		bool ask = attach ? !p->hv : p->hv != NULL;
@@ -296,6 +312,8 @@ static int run(struct source_env *env, struct qmp_state *st, bool attach,
 		xs[i] = p->x;
 		wait[i] = p->wait;
 	}
+	if (raised)
+		priv_restore(&saved);
 	r = qmp_exchanges_run(xs, wait, st->n);
 	now = qmp_now_ns();
 	/*
@@ -361,6 +379,34 @@ static void report_stuck(const struct source_env *env, const struct qmp_state *s
 	}
 }
 
+/* The peer at path, found or added, is named again in this rescan. */
+static void name_peer(struct qmp_state *st, const char *path, struct kvmstats_scan_report *rep)
+{
+	struct qmp_peer *p = find_peer(st, path);
+
+	if (!p)
+		p = add_peer(st, path);
+	if (p)
+		p->gen = st->gen;
+	else if (rep->first_error == 0)
+		rep->first_error = -ENOMEM;
+}
+
+/*
+ * A configured path without wildcards that glob() did not match because
+ * it may not be looked at (a directory closed to us, /proc/PID/root of a
+ * VMM we may not ptrace): kept as a peer, so that its connect says why,
+ * where glob() would say nothing. One that does not exist stays unnamed.
+ */
+static bool refused(const char *path)
+{
+	struct stat sb;
+
+	if (strpbrk(path, "*?[\\") || lstat(path, &sb) == 0)
+		return false;
+	return errno == EACCES || errno == EPERM;
+}
+
 /* Finds the configured sockets; asks those not tied to a VM whose they are. */
 static void qmp_attach(struct source_env *env, struct kvmstats_scan_report *rep)
 {
@@ -378,19 +424,16 @@ static void qmp_attach(struct source_env *env, struct kvmstats_scan_report *rep)
 	st->gen++;
 	for (size_t i = 0; i < env->nqmp; i++) {
 		glob_t g;
+		int gr = glob(env->qmp[i], GLOB_NOSORT, NULL, &g);
 
-		if (glob(env->qmp[i], GLOB_NOSORT, NULL, &g) != 0)
+		if (gr == GLOB_NOMATCH && refused(env->qmp[i])) {
+			name_peer(st, env->qmp[i], rep);
 			continue;
-		for (size_t j = 0; j < g.gl_pathc; j++) {
-			struct qmp_peer *p = find_peer(st, g.gl_pathv[j]);
-
-			if (!p)
-				p = add_peer(st, g.gl_pathv[j]);
-			if (p)
-				p->gen = st->gen;
-			else if (rep->first_error == 0)
-				rep->first_error = -ENOMEM;
 		}
+		if (gr != 0)
+			continue;
+		for (size_t j = 0; j < g.gl_pathc; j++)
+			name_peer(st, g.gl_pathv[j], rep);
 		globfree(&g);
 	}
 	/* A socket gone (or no longer named) is forgotten, unless a VM uses it. */
