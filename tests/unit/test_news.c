@@ -95,10 +95,37 @@ static void test_qmp_said_once(void **state)
 	rmdir(root);
 }
 
+/* The two refusals say what grants the access (docs/sources.md). */
+static void test_qmp_refusals_say_why(void **state)
+{
+	char root[] = "/tmp/test_news.XXXXXX";
+	struct kvmstats_host *host;
+	struct kvmstats_scan_report rep = { 0 };
+	struct scan_said said = { 0 };
+	struct heard h = { .n = 0 };
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	assert_int_equal(host_new(root, false, NULL, NULL, &host), 0);
+	stuck(&rep, "/proc/7/root/a.qmp", 0, -EPERM);
+	stuck(&rep, "/run/b.qmp", 0, -EACCES);
+	scan_news(&said, 0, &rep, host, say, &h);
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.lines[0], "QMP socket /proc/7/root/a.qmp failed: Operation not "
+			    "permitted (a socket under /proc/PID/root is reached only with ptrace "
+			    "access to that process: CAP_SYS_PTRACE): asked again in 1 s");
+	assert_string_equal(h.lines[1], "QMP socket /run/b.qmp failed: Permission denied "
+			    "(connecting needs write permission on the socket for this user, and "
+			    "search permission on its directories): asked again in 1 s");
+	host_free(host);
+	rmdir(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_qmp_said_once),
+		cmocka_unit_test(test_qmp_refusals_say_why),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
