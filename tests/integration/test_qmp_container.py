@@ -61,7 +61,8 @@ class ContainedQemu:
     """fakevmm.py in a new mount namespace with a private /tmp, as user;
     its log (what it sent) in a host directory."""
 
-    def __init__(self, user="root", mode="0600", group=None, link_to=None, tick=3):
+    def __init__(self, user="root", mode="0600", group=None, link_to=None, tick=3,
+                 path="/tmp/q.qmp"):
         self.logdir = Path(tempfile.mkdtemp(prefix="kvmstats-ctr-", dir="/var/tmp"))
         self.logdir.chmod(0o777)
         self.log = self.logdir / "sent.json"
@@ -71,9 +72,10 @@ class ContainedQemu:
         # The socket is made ready (mode, group) before the test sees it.
         inner = " ".join([
             "mount -t tmpfs -o mode=1777 tmpfs /tmp &&",
-            *(["ln -s", link_to, "/tmp/q.qmp &&"] if link_to else []),
+            f"mkdir -p -m 1777 {os.path.dirname(path)} &&",
+            *(["ln -s", link_to, f"{path} &&"] if link_to else []),
             "exec", *setpriv, sys.executable, FAKEVMM,
-            "--qmp", "/tmp/q.sock" if link_to else "/tmp/q.qmp",
+            "--qmp", "/tmp/q.sock" if link_to else path,
             "--log", str(self.log), "--tick", str(tick), "--no-vm",
             "-name", "guest=ctr1"])
         self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private",
@@ -81,7 +83,7 @@ class ContainedQemu:
         line = self.proc.stdout.readline().split()
         assert line[:1] == ["ready"], f"fakevmm in a container: {line}"
         self.pid = int(line[1])
-        self.sock = f"/proc/{self.pid}/root/tmp/q.qmp"
+        self.sock = f"/proc/{self.pid}/root{path}"
         real = f"/proc/{self.pid}/root/tmp/q.sock" if link_to else self.sock
         os.chmod(real, int(mode, 8))
         if group:
@@ -171,6 +173,18 @@ def test_root_qemu_in_container(contained):
     assert len(reports) == 3
     for report in reports:
         assert report["vms"][0]["vcpus"][0]["stats"], report
+    assert_values_are_what_qemu_sent(q, reports)
+
+
+def test_path_longer_than_sun_path(contained):
+    """/proc/PID/root and a socket path of 100 bytes in the container: more
+    than sun_path's 108 bytes from the host, connected through an O_PATH
+    fd all the same."""
+    inner = "/tmp/" + "d" * 88 + "/q.qmp"
+    q = contained(user="root", mode="0600", path=inner)
+    assert len(q.sock.encode()) > 108
+    r, reports = run_kvmstat(q, "1", "2")
+    assert r.returncode == 0, r.stderr
     assert_values_are_what_qemu_sent(q, reports)
 
 
