@@ -534,6 +534,12 @@ static void print_heading(const char *s, int width)
 		putchar((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s);
 }
 
+/* run% and wait% go with the kvmstat columns; -s shows the stats asked for. */
+static bool table_sched(const struct options *o)
+{
+	return !o->no_sched && !o->stat_filter;
+}
+
 static void print_header(const struct options *o, const struct table *t)
 {
 	printf("%7s %-16s %4s", "pid", "vm", "vcpu");
@@ -541,7 +547,7 @@ static void print_header(const struct options *o, const struct table *t)
 		putchar(' ');
 		print_heading(t->cols[i].heading, t->cols[i].width);
 	}
-	if (!o->no_sched)
+	if (table_sched(o))
 		printf(" %6s %6s", "run%", "wait%");
 	putchar('\n');
 }
@@ -584,7 +590,7 @@ static void print_row(const struct options *o, const struct table *t,
 		else
 			printf(" %*s", t->cols[i].width, "-");
 	}
-	if (!o->no_sched)
+	if (table_sched(o))
 		print_pct(sched, known);
 	putchar('\n');
 }
