@@ -27,6 +27,7 @@ void host_free_vm(struct kvmstats_host *host, struct host_vm *hv)
 		if (sources[i]->detach)
 			sources[i]->detach(&host->env, hv);
 	sched_detach(&host->env, hv);
+	free(hv->hints);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		statsfd_close(vm->vcpus[i]->stats);
 		free(vm->vcpus[i]);

@@ -14,6 +14,9 @@
  *    instead (so does a runnable one waiting for a CPU), so this evidence
  *    comes from vCPUs that halt or wait in the kernel (an idle guest), and
  *    a vCPU found once by it keeps its thread;
+ *  - QEMU's QMP query-cpus-fast says each vCPU's "thread-id" (where a QMP
+ *    socket serves the VM): taken when it is a thread of the VMM that no
+ *    evidence gives to another vCPU;
  *  - QEMU names its vCPU threads "CPU N/KVM": a name is taken when nothing
  *    contradicts it (never a thread that evidence gives to another vCPU,
  *    never a name two threads or two vCPU fds share), and looked at again
@@ -233,12 +236,25 @@ void sched_match(const struct sched_seen *seen, size_t nseen,
 			continue;	/* in KVM_RUN on another vCPU's fd */
 		if (was[i].how == SCHED_HOW_NAME && s->name_id != picks[i].id)
 			continue;	/* renamed: the name was all we had */
+		if (was[i].how == SCHED_HOW_HINT && picks[i].hint != was[i].tid)
+			continue;	/* the source says another now */
 		if (taken(picks, npicks, i, s->tid))
 			continue;
 		picks[i].tid = was[i].tid;
 		picks[i].how = was[i].how;
 	}
-	/* 3. QEMU's names, where one thread and one vCPU fd have the name. */
+	/* 3. A source's hint (QMP's thread-id): a thread of this VMM, unclaimed. */
+	for (size_t i = 0; i < npicks; i++) {
+		const struct sched_seen *s = find_seen(seen, nseen, picks[i].hint);
+
+		if (picks[i].tid != 0 || claim[i] != 0 || picks[i].hint == 0 || !s ||
+		    (s->run_fd >= 0 && s->run_fd != picks[i].fd) ||
+		    taken(picks, npicks, i, s->tid))
+			continue;
+		picks[i].tid = s->tid;
+		picks[i].how = SCHED_HOW_HINT;
+	}
+	/* 4. QEMU's names, where one thread and one vCPU fd have the name. */
 	for (size_t i = 0; i < npicks; i++) {
 		const struct sched_seen *one = NULL;
 		bool twice = false;
@@ -475,9 +491,9 @@ static int open_schedstat(const char *proc_root, pid_t pid, pid_t tid)
 	return fd;
 }
 
-static bool look_due(const struct sched_vm *s, uint64_t now)
+static bool look_due(const struct host_vm *hv, const struct sched_vm *s, uint64_t now)
 {
-	if (s->stale || s->looked_at == 0)
+	if (s->stale || s->looked_at == 0 || hv->hints_changed)
 		return true;
 	if (now - s->looked_at < LOOK_EVERY_USEC)
 		return false;
@@ -485,6 +501,34 @@ static bool look_due(const struct sched_vm *s, uint64_t now)
 		if (s->v[i].how != SCHED_HOW_SYSCALL)
 			return true;
 	return false;
+}
+
+/*
+ * The thread a source says runs vCPU id, if the source's vCPUs are the
+ * VMM's kvm-vcpu fds, id for id, once each (QEMU's cpu-index is KVM's id
+ * only where its topology numbers them alike): else no hint at all.
+ */
+static pid_t hint_of(const struct host_vm *hv, const struct sched_vm *s, int id)
+{
+	pid_t tid = 0;
+
+	if (hv->nhints != s->n)
+		return 0;
+	for (size_t i = 0; i < s->n; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < hv->nhints; j++)
+			if (hv->hints[j].id == s->v[i].id) {
+				if (found)
+					return 0;
+				found = true;
+				if (s->v[i].id == id)
+					tid = hv->hints[j].tid;
+			}
+		if (!found)
+			return 0;
+	}
+	return tid;
 }
 
 static void look_vm(struct source_env *env, const char *proc_root, struct host_vm *hv,
@@ -503,7 +547,8 @@ static void look_vm(struct source_env *env, const char *proc_root, struct host_v
 		return;
 	}
 	for (size_t i = 0; i < s->n; i++)
-		picks[i] = (struct sched_pick){ s->v[i].fd, s->v[i].id, s->v[i].tid, s->v[i].how };
+		picks[i] = (struct sched_pick){ s->v[i].fd, s->v[i].id, s->v[i].tid, s->v[i].how,
+						hint_of(hv, s, s->v[i].id) };
 	sched_match(seen, nseen, picks, s->n);
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_vcpu *v = &s->v[i];
@@ -532,6 +577,7 @@ static void look_vm(struct source_env *env, const char *proc_root, struct host_v
 	free(picks);
 	free(seen);
 	s->stale = false;
+	hv->hints_changed = false;
 	s->looked_at = source_now_usec();
 }
 
@@ -565,7 +611,7 @@ void sched_rescan(struct source_env *env, const char *proc_root)
 	for (size_t i = 0; i < env->nvms; i++) {
 		struct host_vm *hv = env->vms[i];
 
-		if (hv->sched && hv->sched->n > 0 && look_due(hv->sched, now))
+		if (hv->sched && hv->sched->n > 0 && look_due(hv, hv->sched, now))
 			look_vm(env, proc_root, hv, room);
 	}
 }

@@ -23,6 +23,7 @@
 enum sched_how {
 	SCHED_HOW_NONE,
 	SCHED_HOW_NAME,		/* its comm is QEMU's "CPU N/KVM", nothing says otherwise */
+	SCHED_HOW_HINT,		/* QMP's thread-id names it, nothing says otherwise */
 	SCHED_HOW_SYSCALL,	/* seen in ioctl(<the vCPU's fd>, KVM_RUN) */
 };
 
@@ -60,6 +61,7 @@ struct sched_pick {
 	int id;			/* N */
 	pid_t tid;		/* in: the thread known so far; out: chosen; 0 none */
 	enum sched_how how;	/* likewise */
+	pid_t hint;		/* in: the thread a source says (QMP); 0: none */
 };
 
 /*
@@ -67,7 +69,8 @@ struct sched_pick {
  * nseen; a thread not in seen has exited): a thread blocked in KVM_RUN on
  * a vCPU's fd runs that vCPU (when exactly one is); else the thread known
  * before stays if it still exists, no other vCPU's evidence claims it and
- * (found by name) its name still says so; else the one thread whose name
+ * what found it (name, hint) still says so; else the hint, a thread of the
+ * VMM no evidence gives to another vCPU; else the one thread whose name
  * says this vCPU, if no evidence gives it to another vCPU and the id is
  * not the N of two vCPU fds. Never one thread for two vCPUs. Pure: no
  * I/O, for the unit tests.

@@ -35,6 +35,12 @@
 /* One slot per enum kvmstats_source value. */
 #define SOURCE_SLOTS (FROM_LIBVIRT + 1)
 
+/* A thread a source says runs vCPU id (QMP's thread-id); sched.c checks it. */
+struct sched_hint {
+	int id;
+	pid_t tid;
+};
+
 /* A VM with what only the core needs to know about it. */
 struct host_vm {
 	struct kvmstats_vm pub;
@@ -52,6 +58,9 @@ struct host_vm {
 	const struct source_ops *vm_owner;	/* the source of pub.vm_stats */
 	void *priv[SOURCE_SLOTS];	/* each source's per-VM state; its detach frees it */
 	struct sched_vm *sched;	/* its vCPU threads (sched.c); NULL: none listed */
+	struct sched_hint *hints;	/* the last a source gave, by id; untrusted */
+	size_t nhints;
+	bool hints_changed;		/* since sched.c last looked */
 };
 
 /* What the host lends the sources: its VM table, caches and settings. */

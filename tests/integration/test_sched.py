@@ -83,9 +83,12 @@ class Threads:
 
 @pytest.fixture
 def vmm():
-    """A fake QEMU with vCPU fds 20 and 21, and a way to give it threads."""
+    """A fake QEMU with vCPU fds 20 and 21, and a way to give it threads;
+    q.thread_ids: where to write the thread-ids its QMP says."""
     with FakeQemus() as qemus:
-        q = qemus.start("sched1")
+        tids = qemus.sockdir / "thread-ids.json"
+        q = qemus.start("sched1", "--thread-ids", tids)
+        q.thread_ids = tids
         for vcpu, fd in FD.items():
             qemus.fake.add_fd(q.pid, fd, f"anon_inode:kvm-vcpu:{vcpu}")
         started = []
@@ -163,6 +166,26 @@ def test_no_telling_names_no_evidence_is_null(vmm):
     t.stop()
     got = sched_of(kvmstat(qemus, q))
     assert got == {0: t.schedstat(t.tids[1]), 1: None}
+
+
+def test_qmp_thread_ids(vmm):
+    """QEMU without debug-threads (no telling names), its vCPUs busy: QMP's
+    query-cpus-fast thread-ids name the threads. A thread-id that is
+    another vCPU's in KVM_RUN, or no thread of the VMM, is not taken."""
+    qemus, q, threads = vmm
+    t = threads("spin:", "spin:", "sleep:")
+    for tid in t.tids:
+        qemus.fake.add_thread(q.pid, t.pid, tid)
+    q.thread_ids.write_text(json.dumps([t.tids[1], t.tids[0]]))
+    t.stop()
+    assert sched_of(kvmstat(qemus, q)) == {0: t.schedstat(t.tids[1]),
+                                           1: t.schedstat(t.tids[0])}
+    # QMP now says vCPU 0 runs in a thread that is in KVM_RUN on vCPU 1's
+    # fd, and vCPU 1 in a thread of another process.
+    qemus.fake.set_syscall(q.pid, t.tids[2], kvm_run(FD[1]))
+    q.thread_ids.write_text(json.dumps([t.tids[2], os.getpid()]))
+    got = sched_of(kvmstat(qemus, q))
+    assert got == {0: None, 1: t.schedstat(t.tids[2])}
 
 
 def test_no_sched_turns_it_off(vmm):

@@ -126,7 +126,7 @@ static void test_match_names(void **state)
 {
 	/* QEMU: main thread, two vCPU threads by name, an I/O thread. */
 	struct sched_seen seen[] = { S(100, -1, -1), S(101, -1, 0), S(102, -1, 1), S(103, -1, -1) };
-	struct sched_pick p[] = { { 20, 0, 0, 0 }, { 21, 1, 0, 0 } };
+	struct sched_pick p[] = { { 20, 0, 0, 0, 0 }, { 21, 1, 0, 0, 0 } };
 
 	(void)state;
 	match(seen, 4, p, 2);
@@ -144,7 +144,7 @@ static void test_match_syscall_beats_names(void **state)
 	 * has no thread (its name is 201's, whom evidence gives to vCPU 1).
 	 */
 	struct sched_seen seen[] = { S(200, -1, -1), S(201, 21, 0), S(202, -1, 1) };
-	struct sched_pick p[] = { { 20, 0, 0, 0 }, { 21, 1, 0, 0 } };
+	struct sched_pick p[] = { { 20, 0, 0, 0, 0 }, { 21, 1, 0, 0, 0 } };
 
 	(void)state;
 	match(seen, 3, p, 2);
@@ -157,7 +157,7 @@ static void test_match_no_names(void **state)
 {
 	/* A VMM whose threads have no telling names: syscall evidence only. */
 	struct sched_seen seen[] = { S(300, -1, -1), S(301, 31, -1), S(302, -1, -1), S(303, 30, -1) };
-	struct sched_pick p[] = { { 30, 0, 0, 0 }, { 31, 1, 0, 0 }, { 32, 2, 0, 0 } };
+	struct sched_pick p[] = { { 30, 0, 0, 0, 0 }, { 31, 1, 0, 0, 0 }, { 32, 2, 0, 0, 0 } };
 
 	(void)state;
 	match(seen, 4, p, 3);
@@ -177,7 +177,7 @@ static void test_match_replaced(void **state)
 {
 	/* vCPU 0's thread 401 exits; 405 runs it now, named alike. */
 	struct sched_seen seen[] = { S(400, -1, -1), S(402, -1, 1), S(405, -1, 0) };
-	struct sched_pick p[] = { { 20, 0, 401, SCHED_HOW_SYSCALL }, { 21, 1, 402, SCHED_HOW_NAME } };
+	struct sched_pick p[] = { { 20, 0, 401, SCHED_HOW_SYSCALL, 0 }, { 21, 1, 402, SCHED_HOW_NAME, 0 } };
 
 	(void)state;
 	match(seen, 3, p, 2);
@@ -197,7 +197,7 @@ static void test_match_ambiguous(void **state)
 	/* Two threads named "CPU 0/KVM"; two in KVM_RUN on fd 21 (one waits
 	 * on the vCPU's mutex): neither vCPU gets a thread. */
 	struct sched_seen seen[] = { S(500, -1, 0), S(501, -1, 0), S(502, 21, 1), S(503, 21, -1) };
-	struct sched_pick p[] = { { 20, 0, 0, 0 }, { 21, 1, 0, 0 } };
+	struct sched_pick p[] = { { 20, 0, 0, 0, 0 }, { 21, 1, 0, 0, 0 } };
 
 	(void)state;
 	match(seen, 4, p, 2);
@@ -205,15 +205,48 @@ static void test_match_ambiguous(void **state)
 	assert_int_equal(p[1].tid, 0);
 	/* Two VMs in one process: vCPU id 0 twice, names say nothing. */
 	struct sched_seen two[] = { S(600, -1, 0) };
-	struct sched_pick q[] = { { 20, 0, 0, 0 }, { 30, 0, 0, 0 } };
+	struct sched_pick q[] = { { 20, 0, 0, 0, 0 }, { 30, 0, 0, 0, 0 } };
 	match(two, 1, q, 2);
 	assert_int_equal(q[0].tid, 0);
 	assert_int_equal(q[1].tid, 0);
 	/* A name-found thread renamed: dropped. */
 	struct sched_seen renamed[] = { S(700, -1, -1), S(701, -1, -1) };
-	struct sched_pick r[] = { { 20, 0, 701, SCHED_HOW_NAME } };
+	struct sched_pick r[] = { { 20, 0, 701, SCHED_HOW_NAME, 0 } };
 	match(renamed, 2, r, 1);
 	assert_int_equal(r[0].tid, 0);
+}
+
+static void test_match_hint(void **state)
+{
+	/*
+	 * QMP's thread-ids where threads have no telling names: taken when the
+	 * thread is the VMM's and unclaimed. vCPU 1's hint is in KVM_RUN on
+	 * vCPU 0's fd: vCPU 0 is its, vCPU 1 gets none. A hint of a thread
+	 * not there is no thread.
+	 */
+	struct sched_seen seen[] = { S(800, -1, -1), S(801, -1, -1), S(802, 20, -1) };
+	struct sched_pick p[] = { { 20, 0, 0, 0, 801 }, { 21, 1, 0, 0, 802 }, { 22, 2, 0, 0, 899 } };
+
+	(void)state;
+	match(seen, 3, p, 3);
+	assert_int_equal(p[0].tid, 802);
+	assert_int_equal(p[0].how, SCHED_HOW_SYSCALL);
+	assert_int_equal(p[1].tid, 0);
+	assert_int_equal(p[2].tid, 0);
+	/* The plain case: each hint its own vCPU's; a name that disagrees loses. */
+	struct sched_seen named[] = { S(900, -1, -1), S(901, -1, 1), S(902, -1, 0) };
+	struct sched_pick q[] = { { 20, 0, 0, 0, 901 }, { 21, 1, 0, 0, 902 } };
+	match(named, 3, q, 2);
+	assert_int_equal(q[0].tid, 901);
+	assert_int_equal(q[0].how, SCHED_HOW_HINT);
+	assert_int_equal(q[1].tid, 902);
+	/* The source changes its mind: the hint found before is dropped. */
+	q[0].hint = 0;
+	q[1].hint = 0;
+	match(named, 3, q, 2);
+	assert_int_equal(q[0].tid, 902);	/* by name now */
+	assert_int_equal(q[0].how, SCHED_HOW_NAME);
+	assert_int_equal(q[1].tid, 901);
 }
 
 /* ------------------------------------------------ a fake /proc tree */
@@ -428,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_match_no_names),
 		cmocka_unit_test(test_match_replaced),
 		cmocka_unit_test(test_match_ambiguous),
+		cmocka_unit_test(test_match_hint),
 		cmocka_unit_test_setup_teardown(test_tree_look_and_sample, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_tree_thread_replaced, setup, tree_teardown),
 	};
