@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -445,6 +446,57 @@ static void test_tree_thread_replaced(void **state)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
 }
 
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts), 0);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void test_tree_other_time(void **state)
+{
+	const struct tree *t = *state;
+	char path[PATH_MAX];
+	struct fakevm f;
+	uint64_t before, after, vcpus = 1000000;	/* 1 ms on the fake vCPU */
+	volatile unsigned long spin = 0;
+
+	/*
+	 * This process as the VMM (its CPU clock is what sched.c reads): its
+	 * other time is that clock less the vCPU thread's run time, read
+	 * between two readings of the clock here.
+	 */
+	fakevm_init(&f, t);
+	f.hv.pub.pid = getpid();
+	f.p.pid = getpid();
+	f.p.nfds = 2;
+	tree_path(t, path, sizeof(path), "%d", (int)getpid());
+	assert_int_equal(mkdir(path, 0755), 0);
+	tree_path(t, path, sizeof(path), "%d/task", (int)getpid());
+	assert_int_equal(mkdir(path, 0755), 0);
+	tree_path(t, path, sizeof(path), "%d/task/4194020", (int)getpid());
+	assert_int_equal(mkdir(path, 0755), 0);
+	tree_path(t, path, sizeof(path), "%d/task/4194020/comm", (int)getpid());
+	tree_write(path, "CPU 0/KVM\n", 10);
+	tree_path(t, path, sizeof(path), "%d/task/4194020/syscall", (int)getpid());
+	tree_write(path, "running\n", 8);
+	tree_path(t, path, sizeof(path), "%d/task/4194020/schedstat", (int)getpid());
+	tree_write(path, "1000000 5 1\n", 12);
+	for (unsigned long i = 0; i < 20000000; i++)
+		spin++;			/* more CPU time than the vCPU's 1 ms */
+	assert_int_equal(sched_listed(&f.env, &f.hv, &f.p), 0);
+	sched_rescan(&f.env, t->root);
+	before = cpu_ns();
+	sched_sample(&f.env, t->root);
+	after = cpu_ns();
+	assert_int_equal(f.c[0].sched.tid, 4194020);
+	assert_true(before > vcpus);
+	assert_true(f.hv.pub.other_run_ns >= before - vcpus);
+	assert_true(f.hv.pub.other_run_ns <= after - vcpus);
+	sched_detach(&f.env, &f.hv);
+}
+
 static int setup(void **state)
 {
 	return tree_setup(state, "sched");
@@ -464,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_match_hint),
 		cmocka_unit_test_setup_teardown(test_tree_look_and_sample, setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_tree_thread_replaced, setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_tree_other_time, setup, tree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
