@@ -277,27 +277,40 @@ def test_pinned_contention_exact(vmm):
         assert 0.40 * wall <= d[v]["wait_ns"] <= 0.60 * wall, (v, d, wall)
 
 
+def host_idle():
+    """(idle, total) jiffies of all CPUs, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return f[3] + f[4], sum(f[:8])
+
+
 def test_alone_waits_little(vmm):
     """One vCPU thread alone, unpinned, mostly sleeping (a guest that
-    halts): its wait stays a small share of the wall time, and of its run
-    time under contention, measured exactly as above."""
+    halts): measured exactly as above, its wait stays near 0 while the
+    host has idle CPU. Where other load keeps the host busy the bound is
+    skipped with the numbers (the exact checks still ran)."""
     qemus, q, threads = vmm
     t = threads("sleep:CPU 0/KVM")
     qemus.fake.add_thread(q.pid, t.pid, t.tids[0])
     t.stop()
     before = sample(kvmstat(qemus, q))[0]
     assert before == t.schedstat(t.tids[0])
+    idle0 = host_idle()
     started = time.monotonic()
     t.cont()
     time.sleep(2)
     t.stop()
     wall = (time.monotonic() - started) * 1e9
+    idle1 = host_idle()
     after = sample(kvmstat(qemus, q))[0]
     assert after == t.schedstat(t.tids[0])
     wait = after["wait_ns"] - before["wait_ns"]
     slices = after["timeslices"] - before["timeslices"]
     assert slices > 100  # it did wake up about every ms
-    assert wait < 0.25 * wall, (wait, wall)
+    busy = 1 - (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1])
+    if busy > 0.75:
+        pytest.skip(f"SKIP the near-0 bound: the host was {busy:.0%} busy with other "
+                    f"load; wait was {wait / wall:.1%} of wall; the exact checks passed")
+    assert wait < 0.10 * wall, (wait, wall, busy)
 
 
 @pytest.mark.parametrize("version", ["10", "7.2"])
