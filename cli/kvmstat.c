@@ -50,6 +50,7 @@ struct options {
 	const char *debugfs;		/* NULL: --no-debugfs */
 	const char *libvirt;		/* --libvirt URI; NULL: off */
 	size_t max_fds;			/* --max-fds; 0: the core's default */
+	bool no_sched;			/* --no-sched */
 	unsigned interval;		/* seconds */
 	unsigned long count;		/* 0: forever */
 };
@@ -85,9 +86,13 @@ static void usage(FILE *f)
 	      "      --no-debugfs   do not read debugfs\n"
 	      "      --max-fds N    hold at most N stats fds (default 4096, fewer near\n"
 	      "                     the open file limit), shared fairly among the VMMs\n"
+	      "      --no-sched     do not find vCPU threads nor read their run and\n"
+	      "                     run-queue wait times (the run% and wait% columns)\n"
 	      "  -h, --help         this text\n\n"
 	      "Columns: exits haltx irqx irqwx iox mmiox irqs emul eptv, taken from\n"
-	      "this kernel's stat names; \"-\" where the kernel has no such stat.\n", f);
+	      "this kernel's stat names; \"-\" where the kernel has no such stat;\n"
+	      "run% and wait%: the vCPU thread's time on a CPU and waiting for one,\n"
+	      "in percent of one CPU over the interval.\n", f);
 }
 
 /*
@@ -176,6 +181,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "debugfs", required_argument, NULL, 'D' },
 		{ "no-debugfs", no_argument, NULL, 'N' },
 		{ "max-fds", required_argument, NULL, 'F' },
+		{ "no-sched", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -267,6 +273,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			o->max_fds = v;
 			break;
+		case 'P':
+			o->no_sched = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -328,6 +337,91 @@ static uint64_t stat_sum(const uint64_t *values, const struct kvmstats_desc *d)
 	for (uint32_t i = 0; i < d->size; i++)
 		sum += values[d->index + i];
 	return sum;
+}
+
+/* ------------------------------------------------------------------ sched */
+
+/*
+ * What kvmstat keeps of a vCPU (kvmstats_vcpu.user) or a VM
+ * (kvmstats_vm.user) between samples: its scheduler totals (counters that
+ * never go back, over thread replacements) at the last two samples.
+ */
+struct sched_track {
+	struct kvmstats_sched_total prev, cur;
+	uint64_t prev_ns, cur_ns;	/* CLOCK_MONOTONIC of the samples */
+	unsigned samples;
+};
+
+static void track(void **user, const struct kvmstats_sched_total *t, uint64_t now)
+{
+	struct sched_track *k = *user;
+
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k)
+			return;		/* no rate for it: "-" */
+		*user = k;
+	}
+	k->prev = k->cur;
+	k->prev_ns = k->cur_ns;
+	k->cur = *t;
+	k->cur_ns = now;
+	k->samples++;
+}
+
+/* After each sample: every vCPU's and VM's totals. */
+static void track_sched(struct kvmstats_host *host)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	for (size_t i = 0; i < host_nvms(host); i++) {
+		struct kvmstats_vm *vm = host_vm(host, i);
+
+		track(&vm->user, &vm->sched_vcpus, now);
+		for (size_t j = 0; j < vm->nvcpus; j++)
+			track(&vm->vcpus[j]->user, &vm->vcpus[j]->sched_total, now);
+	}
+}
+
+static void forget_vm(struct kvmstats_vm *vm, void *ctx)
+{
+	(void)ctx;
+	for (size_t j = 0; j < vm->nvcpus; j++) {
+		free(vm->vcpus[j]->user);
+		vm->vcpus[j]->user = NULL;
+	}
+	free(vm->user);
+	vm->user = NULL;
+}
+
+/*
+ * Run and run-queue wait over the last interval, in percent of one CPU:
+ * false before two samples, or while no thread is known (known false).
+ */
+static bool sched_pct(const void *user, bool known, double *ret_run, double *ret_wait)
+{
+	const struct sched_track *k = user;
+	double ns;
+
+	if (!k || !known || k->samples < 2 || k->cur_ns <= k->prev_ns)
+		return false;
+	ns = (double)(k->cur_ns - k->prev_ns);
+	*ret_run = (double)(k->cur.run_ns - k->prev.run_ns) * 100.0 / ns;
+	*ret_wait = (double)(k->cur.wait_ns - k->prev.wait_ns) * 100.0 / ns;
+	return true;
+}
+
+static void print_pct(const void *user, bool known)
+{
+	double run, wait;
+
+	if (sched_pct(user, known, &run, &wait))
+		printf(" %6.1f %6.1f", run, wait);
+	else
+		printf(" %6s %6s", "-", "-");
 }
 
 /* ------------------------------------------------------------------ table */
@@ -440,13 +534,21 @@ static void print_heading(const char *s, int width)
 		putchar((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s);
 }
 
-static void print_header(const struct table *t)
+/* run% and wait% go with the kvmstat columns; -s shows the stats asked for. */
+static bool table_sched(const struct options *o)
+{
+	return !o->no_sched && !o->stat_filter;
+}
+
+static void print_header(const struct options *o, const struct table *t)
 {
 	printf("%7s %-16s %4s", "pid", "vm", "vcpu");
 	for (size_t i = 0; i < t->ncols; i++) {
 		putchar(' ');
 		print_heading(t->cols[i].heading, t->cols[i].width);
 	}
+	if (table_sched(o))
+		printf(" %6s %6s", "run%", "wait%");
 	putchar('\n');
 }
 
@@ -471,8 +573,11 @@ static bool cell_delta(const struct column *c, struct kvmstats_vcpu *const *vcpu
 	return any;
 }
 
-static void print_row(const struct table *t, const struct kvmstats_vm *vm,
-		      const char *vcpu, struct kvmstats_vcpu *const *vcpus, size_t n)
+/* sched: the vCPU's or VM's sched_track; known: a thread is known now. */
+static void print_row(const struct options *o, const struct table *t,
+		      const struct kvmstats_vm *vm, const char *vcpu,
+		      struct kvmstats_vcpu *const *vcpus, size_t n,
+		      const void *sched, bool known)
 {
 	printf("%7d ", (int)vm->pid);
 	print_name(vm->name, 16);
@@ -485,6 +590,8 @@ static void print_row(const struct table *t, const struct kvmstats_vm *vm,
 		else
 			printf(" %*s", t->cols[i].width, "-");
 	}
+	if (table_sched(o))
+		print_pct(sched, known);
 	putchar('\n');
 }
 
@@ -494,17 +601,19 @@ static int print_table(const struct options *o, struct kvmstats_host *host)
 
 	if (table_build(&t, o, host) < 0)
 		return -ENOMEM;
-	print_header(&t);
+	print_header(o, &t);
 	for (size_t i = 0; i < host_nvms(host); i++) {
 		const struct kvmstats_vm *vm = host_vm(host, i);
 		char id[16];
 
 		for (size_t j = 0; j < vm->nvcpus; j++) {
 			snprintf(id, sizeof(id), "%d", vm->vcpus[j]->id);
-			print_row(&t, vm, id, &vm->vcpus[j], 1);
+			print_row(o, &t, vm, id, &vm->vcpus[j], 1, vm->vcpus[j]->user,
+				  vm->vcpus[j]->sched.tid != 0);
 		}
 		if (o->totals && vm->nvcpus > 0)
-			print_row(&t, vm, "all", vm->vcpus, vm->nvcpus);
+			print_row(o, &t, vm, "all", vm->vcpus, vm->nvcpus, vm->user,
+				  vm->sched_known > 0);
 	}
 	putchar('\n');
 	free(t.cols);
@@ -668,6 +777,36 @@ static json_t *json_fresh(const struct options *o, const struct statsfd *s)
 	return s && s->error == 0 ? json_stats(o, s) : json_null();
 }
 
+static json_t *json_total(const struct kvmstats_sched_total *t)
+{
+	return json_pack("{s:I, s:I, s:I}", "run_ns", (json_int_t)t->run_ns,
+			 "wait_ns", (json_int_t)t->wait_ns,
+			 "timeslices", (json_int_t)t->timeslices);
+}
+
+/* The vCPU's thread and its counters since it started; null: none known. */
+static json_t *json_vcpu_sched(const struct kvmstats_vcpu *c)
+{
+	if (c->sched.tid == 0)
+		return json_null();
+	return json_pack("{s:i, s:I, s:I, s:I}", "tid", (int)c->sched.tid,
+			 "run_ns", (json_int_t)c->sched.run_ns,
+			 "wait_ns", (json_int_t)c->sched.wait_ns,
+			 "timeslices", (json_int_t)c->sched.timeslices);
+}
+
+/* The VM's sums over its vCPU threads (gone ones included) and the rest. */
+static json_t *json_vm_sched(const struct kvmstats_vm *vm)
+{
+	json_t *j = json_total(&vm->sched_vcpus);
+
+	if (j) {
+		json_object_set_new(j, "known", json_integer(vm->sched_known));
+		json_object_set_new(j, "other_run_ns", json_integer((json_int_t)vm->other_run_ns));
+	}
+	return j;
+}
+
 static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 {
 	json_t *vcpus = json_array(), *j;
@@ -682,6 +821,10 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 
 		if (jc && c->stats->error)
 			json_object_set_new(jc, "error", json_string(strerror(-c->stats->error)));
+		if (jc && !o->no_sched) {
+			json_object_set_new(jc, "sched", json_vcpu_sched(c));
+			json_object_set_new(jc, "sched_total", json_total(&c->sched_total));
+		}
 		json_array_append_new(vcpus, jc);
 	}
 	j = json_pack("{s:i, s:o, s:o, s:s, s:i, s:i, s:s, s:o, s:o}",
@@ -706,6 +849,8 @@ static json_t *json_vm(const struct options *o, const struct kvmstats_vm *vm)
 	}
 	if (j && o->totals)
 		json_object_set_new(j, "totals", json_totals(o, vm));
+	if (j && !o->no_sched)
+		json_object_set_new(j, "sched", json_vm_sched(vm));
 	return j;
 }
 
@@ -786,6 +931,25 @@ static json_t *json_memory_row(const struct memview_row *r)
 			 "exits_per_sec", r->have_rate ? json_real(r->exits_per_sec) : json_null());
 }
 
+/* The VM of a memview row (rows are per VMM process). */
+static const struct kvmstats_vm *vm_of_pid(struct kvmstats_host *host, pid_t pid)
+{
+	for (size_t i = 0; i < host_nvms(host); i++)
+		if (host_vm(host, i)->pid == pid)
+			return host_vm(host, i);
+	return NULL;
+}
+
+/* --memory --json: a row's run_percent and wait_percent (null: unknown). */
+static void json_memory_sched(json_t *row, const struct kvmstats_vm *vm)
+{
+	double run, wait;
+	bool have = vm && sched_pct(vm->user, vm->sched_known > 0, &run, &wait);
+
+	json_object_set_new(row, "run_percent", have ? json_real(run) : json_null());
+	json_object_set_new(row, "wait_percent", have ? json_real(wait) : json_null());
+}
+
 /* kvmstat --memory: the VMs cheapest to live-migrate come last. */
 static int print_memory(const struct options *o, struct kvmstats_host *host)
 {
@@ -797,8 +961,13 @@ static int print_memory(const struct options *o, struct kvmstats_host *host)
 	if (o->json) {
 		json_t *rows = json_array(), *doc;
 
-		for (size_t i = 0; rows && i < v.nrows; i++)
-			json_array_append_new(rows, json_memory_row(&v.rows[i]));
+		for (size_t i = 0; rows && i < v.nrows; i++) {
+			json_t *row = json_memory_row(&v.rows[i]);
+
+			if (row && !o->no_sched)
+				json_memory_sched(row, vm_of_pid(host, v.rows[i].pid));
+			json_array_append_new(rows, row);
+		}
 		doc = json_pack("{s:i, s:o}", "interval", (int)o->interval, "vms", rows);
 		if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) < 0)
 			r = -ENOMEM;
@@ -807,9 +976,12 @@ static int print_memory(const struct options *o, struct kvmstats_host *host)
 		memview_free(&v);
 		return r;
 	}
-	printf("%7s %-16s %10s %8s %6s %11s %11s %7s %5s %10s\n", "pid", "vm",
+	printf("%7s %-16s %10s %8s %6s %11s %11s %7s %5s %10s", "pid", "vm",
 	       "pages_4k", "pages_2m", "pages_1g", "mapped_MiB", "ram_MiB", "mapped%",
 	       "vcpus", "exits/s");
+	if (!o->no_sched)
+		printf(" %6s %6s", "run%", "wait%");
+	putchar('\n');
 	for (size_t i = 0; i < v.nrows; i++) {
 		const struct memview_row *row = &v.rows[i];
 		double pct = memview_mapped_percent(row);
@@ -833,9 +1005,15 @@ static int print_memory(const struct options *o, struct kvmstats_host *host)
 			printf(" %7s", "-");
 		printf(" %5zu", row->vcpus);
 		if (row->have_rate)
-			printf(" %10.1f\n", row->exits_per_sec);
+			printf(" %10.1f", row->exits_per_sec);
 		else
-			printf(" %10s\n", "-");
+			printf(" %10s", "-");
+		if (!o->no_sched) {
+			const struct kvmstats_vm *vm = vm_of_pid(host, row->pid);
+
+			print_pct(vm ? vm->user : NULL, vm && vm->sched_known > 0);
+		}
+		putchar('\n');
 	}
 	putchar('\n');
 	memview_free(&v);
@@ -970,6 +1148,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	      rep.discover.denied == 0 && rep.acquire_denied == 0))
 		return explain_nothing(&rep, priv, o->npids > 0 || o->vm_filter);
 	host_sample(host);
+	track_sched(host);
 	if (top) {
 		struct top_config cfg = { .interval = o->interval, .count = o->count,
 					  .stat_filter = o->stat_filter };
@@ -983,6 +1162,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		r = host_rescan(host, &rep);
 		scan_news(&news, r, &rep, host, say_news, NULL);
 		host_sample(host);
+		track_sched(host);
 		if (o->memory)
 			r = print_memory(o, host);
 		else
@@ -997,7 +1177,7 @@ int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct kvmstats_host *host = NULL;
-	const struct kvmstats_hooks hooks = { .want = want_vmm };
+	const struct kvmstats_hooks hooks = { .want = want_vmm, .vm_removed = forget_vm };
 	struct kvmstats_sources sources = { 0 };
 	struct priv_report priv;
 	int r, status;
@@ -1015,6 +1195,7 @@ int main(int argc, char **argv)
 	sources.debugfs = o.debugfs;
 	sources.libvirt_uri = o.libvirt;
 	sources.max_fds = o.max_fds;
+	sources.no_sched = o.no_sched;
 	/*
 	 * The vCPU table shows vCPU stats only; what debugfs serves (VM-wide
 	 * stats, mapped memory) goes to --json, --sources and --memory. At

@@ -35,6 +35,14 @@ struct qmp_stats {
 	size_t nvcpus;
 	int *vcpu_index;			/* cpu-index of each vCPU */
 	uint64_t **vcpu_values;			/* vcpu_schema->num_values each */
+	/*
+	 * Every vCPU query-cpus-fast lists, by cpu-index, and the host thread
+	 * QEMU says runs it (its "thread-id"; 0: none said). Untrusted: a
+	 * hint for sources/sched.c, which checks it against /proc.
+	 */
+	size_t ncpus;
+	int *cpu_index;
+	pid_t *cpu_tid;
 };
 
 /*

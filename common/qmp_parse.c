@@ -511,6 +511,7 @@ static int is_kvm_entry(const json_t *o)
 struct cpu {
 	const char *qom_path;	/* borrowed from the JSON */
 	int index;
+	pid_t tid;		/* its "thread-id"; 0: none or not a tid */
 	const json_t *stats;	/* its query-stats entry, NULL: none yet */
 };
 
@@ -553,6 +554,9 @@ static int cpus_from_json(const json_t *ret, struct cpu **ret_cpus,
 		    qmp_get_int(json_object_get(o, "cpu-index"), 0, INT_MAX, &index) < 0)
 			goto bad;
 		cpus[i].index = (int)index;
+		/* Optional to us: the stats do not need it. */
+		if (qmp_get_int(json_object_get(o, "thread-id"), 1, INT_MAX, &index) >= 0)
+			cpus[i].tid = (pid_t)index;
 	}
 	qsort(cpus, n, sizeof(*cpus), cpu_cmp_index);
 	for (i = 1; i < n; i++)
@@ -667,6 +671,17 @@ static int vcpus_from_json(struct qmp_stats *s, const json_t *ret,
 	}
 
 	qsort(cpus, ncpus, sizeof(*cpus), cpu_cmp_index);
+	s->cpu_index = calloc(ncpus ? ncpus : 1, sizeof(*s->cpu_index));
+	s->cpu_tid = calloc(ncpus ? ncpus : 1, sizeof(*s->cpu_tid));
+	if (!s->cpu_index || !s->cpu_tid) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < ncpus; i++) {
+		s->cpu_index[i] = cpus[i].index;
+		s->cpu_tid[i] = cpus[i].tid;
+	}
+	s->ncpus = ncpus;
 	s->vcpu_index = calloc(n ? n : 1, sizeof(*s->vcpu_index));
 	s->vcpu_values = calloc(n ? n : 1, sizeof(*s->vcpu_values));
 	if (!s->vcpu_index || !s->vcpu_values) {
@@ -782,6 +797,8 @@ void qmp_stats_free(struct qmp_stats *stats)
 		free(stats->vcpu_values[i]);
 	free(stats->vcpu_values);
 	free(stats->vcpu_index);
+	free(stats->cpu_index);
+	free(stats->cpu_tid);
 	free(stats->vm_values);
 	schema_unref(stats->vm_schema);
 	schema_unref(stats->vcpu_schema);

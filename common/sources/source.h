@@ -35,6 +35,12 @@
 /* One slot per enum kvmstats_source value. */
 #define SOURCE_SLOTS (FROM_LIBVIRT + 1)
 
+/* A thread a source says runs vCPU id (QMP's thread-id); sched.c checks it. */
+struct sched_hint {
+	int id;
+	pid_t tid;
+};
+
 /* A VM with what only the core needs to know about it. */
 struct host_vm {
 	struct kvmstats_vm pub;
@@ -51,6 +57,10 @@ struct host_vm {
 	unsigned unread_tries;	/* listings in a row that left some unread */
 	const struct source_ops *vm_owner;	/* the source of pub.vm_stats */
 	void *priv[SOURCE_SLOTS];	/* each source's per-VM state; its detach frees it */
+	struct sched_vm *sched;	/* its vCPU threads (sched.c); NULL: none listed */
+	struct sched_hint *hints;	/* the last a source gave, by id; untrusted */
+	size_t nhints;
+	bool hints_changed;		/* since sched.c last looked */
 };
 
 /* What the host lends the sources: its VM table, caches and settings. */
@@ -70,6 +80,8 @@ struct source_env {
 	uint64_t debugfs_every_us;	/* 0: every sample */
 	char *libvirt_uri;		/* NULL: off */
 	int libvirt_timeout_ms;
+	bool no_sched;			/* no vCPU threads (sched.c) */
+	size_t sched_fds;		/* schedstat fds held (sched.c) */
 	bool settings_changed;		/* since the sources last looked */
 	unsigned changes;	/* bumped when a vCPU or VM source was added */
 	void *state[SOURCE_SLOTS];	/* each source's own state */

@@ -75,6 +75,19 @@ static int apply_qmp(struct source_env *env, struct host_vm *hv,
 	    schema_equal(vm->vm_stats->schema, qs->vm_schema))
 		statsfd_push(vm->vm_stats, qs->vm_values);
 
+	if (qs->ncpus > 0) {
+		struct sched_hint *h = calloc(qs->ncpus, sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		for (size_t i = 0; i < qs->ncpus; i++)
+			h[i] = (struct sched_hint){ qs->cpu_index[i], qs->cpu_tid[i] };
+		if (hv->nhints != qs->ncpus || memcmp(hv->hints, h, qs->ncpus * sizeof(*h)))
+			hv->hints_changed = true;	/* sched.c looks again */
+		free(hv->hints);
+		hv->hints = h;
+		hv->nhints = qs->ncpus;
+	}
 	for (size_t i = 0; qs->vcpu_schema && i < qs->nvcpus; i++) {
 		struct kvmstats_vcpu *c = vm_find_vcpu(vm, qs->vcpu_index[i]);
 

@@ -154,7 +154,7 @@ def test_table_rows_and_totals(testvm):
     assert len(reports) == 2
     header, *rows = reports[-1].splitlines()
     assert header.split() == ["pid", "vm", "vcpu", "exits", "haltx", "irqx", "irqwx",
-                              "iox", "mmiox", "irqs", "emul", "eptv"]
+                              "iox", "mmiox", "irqs", "emul", "eptv", "run%", "wait%"]
     cells = [row.split() for row in rows]
     assert [c[2] for c in cells] == ["0", "1", "all"]
     mmiox = [int(c[header.split().index("mmiox")]) for c in cells]
@@ -259,7 +259,9 @@ def test_hostile_name(testvm, name):
     row = lines[1]
     assert row[:8] == b"%7d " % vm.pid
     assert row[8:24] == table_cell(name)
-    assert row[24:].split() == [b"0"] + [b"0"] * 9     # vcpu 0, no exit this interval
+    cells = row[24:].split()
+    assert cells[:10] == [b"0"] + [b"0"] * 9     # vcpu 0, no exit this interval
+    assert len(cells) == 12                      # and its thread's run% and wait%
     assert b"\x1b" not in table.stdout
 
     # JSON: the name, cut at 4096 bytes, bad UTF-8 bytes replaced; the

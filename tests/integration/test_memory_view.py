@@ -75,7 +75,7 @@ def test_memory_table(testvm):
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stdout.splitlines() if l]
     assert lines[0].split() == ["pid", "vm", "pages_4k", "pages_2m", "pages_1g", "mapped_MiB",
-                                "ram_MiB", "mapped%", "vcpus", "exits/s"]
+                                "ram_MiB", "mapped%", "vcpus", "exits/s", "run%", "wait%"]
     cells = lines[1].split()
     assert cells[0] == str(vm.pid) and cells[1] == "memview-table"
     assert cells[6] == "1024.0" and cells[8] == "1"

@@ -284,6 +284,12 @@ static void test_answers_real(void **state)
 			       ret_text[CMD_VCPU], ret_text[CMD_CPUS], &s), 0);
 	assert_int_equal(s->pid, 0);
 	check_real(s);
+	/* query-cpus-fast's thread-ids, by cpu-index: hints for sched.c. */
+	assert_int_equal(s->ncpus, 2);
+	assert_int_equal(s->cpu_index[0], 0);
+	assert_int_equal(s->cpu_tid[0], 11675);
+	assert_int_equal(s->cpu_index[1], 1);
+	assert_int_equal(s->cpu_tid[1], 11676);
 	qmp_stats_free(s);
 }
 
