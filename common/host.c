@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "host_internal.h"
+#include "sources/sched.h"
 #include "uevent.h"
 
 void host_free_vm(struct kvmstats_host *host, struct host_vm *hv)
@@ -25,6 +26,7 @@ void host_free_vm(struct kvmstats_host *host, struct host_vm *hv)
 	for (size_t i = 0; i < nsources; i++)
 		if (sources[i]->detach)
 			sources[i]->detach(&host->env, hv);
+	sched_detach(&host->env, hv);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		statsfd_close(vm->vcpus[i]->stats);
 		free(vm->vcpus[i]);
@@ -185,6 +187,7 @@ int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *
 	env->libvirt_uri = next.libvirt_uri;
 	env->no_fds = src->no_fds;
 	env->max_fds = src->max_fds;
+	env->no_sched = src->no_sched;
 	if (src->no_events && host->uevfd >= 0) {
 		close(host->uevfd);
 		host->uevfd = -1;
@@ -259,6 +262,8 @@ int host_sample(struct kvmstats_host *host)
 		if (r < 0 && first == 0)
 			first = r;
 	}
+	/* After the stats: a vCPU added by this sample gets its thread's values. */
+	sched_sample(&host->env, host->proc_root);
 	host_announce(host);
 	return first < 0 ? first : (int)host->env.nvms;
 }

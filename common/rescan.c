@@ -22,6 +22,7 @@
 #include "host_internal.h"
 #include "acquire.h"
 #include "priv.h"
+#include "sources/sched.h"
 #include "uevent.h"
 
 #define WALK_EVERY_USEC (60 * 1000000ULL)
@@ -178,7 +179,8 @@ static int merge_proc(const struct discover_proc *p, void *ctx)
 	for (size_t i = 0; i < nsources; i++)
 		if (sources[i]->listed)
 			sources[i]->listed(&host->env, hv, p, host->report);
-	return 0;
+	r = sched_listed(&host->env, hv, p);
+	return r == -ENOMEM ? r : 0;
 }
 
 /*
@@ -419,6 +421,9 @@ int host_rescan(struct kvmstats_host *host,
 	for (size_t i = 0; r >= 0 && i < nsources; i++)
 		if (sources[i]->attach)
 			sources[i]->attach(&host->env, &report);
+	/* With the capabilities raised: another user's task/<tid>/syscall. */
+	if (r >= 0)
+		sched_rescan(&host->env, host->proc_root);
 	if (host->env.raise_priv)
 		priv_restore(&saved);
 	if (r < 0)

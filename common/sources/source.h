@@ -51,6 +51,7 @@ struct host_vm {
 	unsigned unread_tries;	/* listings in a row that left some unread */
 	const struct source_ops *vm_owner;	/* the source of pub.vm_stats */
 	void *priv[SOURCE_SLOTS];	/* each source's per-VM state; its detach frees it */
+	struct sched_vm *sched;	/* its vCPU threads (sched.c); NULL: none listed */
 };
 
 /* What the host lends the sources: its VM table, caches and settings. */
@@ -70,6 +71,8 @@ struct source_env {
 	uint64_t debugfs_every_us;	/* 0: every sample */
 	char *libvirt_uri;		/* NULL: off */
 	int libvirt_timeout_ms;
+	bool no_sched;			/* no vCPU threads (sched.c) */
+	size_t sched_fds;		/* schedstat fds held (sched.c) */
 	bool settings_changed;		/* since the sources last looked */
 	unsigned changes;	/* bumped when a vCPU or VM source was added */
 	void *state[SOURCE_SLOTS];	/* each source's own state */
