@@ -63,3 +63,19 @@ const char *ident_type_of(const struct kvmstats_desc *d)
 		return "bytes";
 	return "gauge";
 }
+
+size_t ident_sched_values(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *vcpu,
+			  struct ident_sched ret[IDENT_SCHED_MAX])
+{
+	const struct kvmstats_sched_total *t = vcpu ? &vcpu->sched_total : &vm->sched_vcpus;
+	bool known = vcpu ? vcpu->sched.tid != 0 : vm->sched_known > 0;
+
+	if (!known)
+		return 0;
+	ret[0] = (struct ident_sched){ "vcpu_run_ns", t->run_ns };
+	ret[1] = (struct ident_sched){ "vcpu_wait_ns", t->wait_ns };
+	if (vcpu)
+		return 2;
+	ret[2] = (struct ident_sched){ "vmm_other_run_ns", vm->other_run_ns };
+	return 3;
+}

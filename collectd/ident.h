@@ -4,8 +4,10 @@
 #define KVMSTATS_COLLECTD_IDENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "decode.h"
+#include "kvmstats.h"
 
 /*
  * s (a VM's or a stat's name, any bytes) into buf as part of a collectd
@@ -21,5 +23,22 @@ void ident_safe_name(const char *s, char *buf, size_t size);
  * know raw as "gauge". Also what docs/metrics.md says (make docs).
  */
 const char *ident_type_of(const struct kvmstats_desc *d);
+
+/*
+ * The scheduler values of a VM (vcpu NULL) or of one of its vCPUs, each a
+ * "derive" of ns (collectd computes the rates): type_instance
+ * "vcpu_run_ns", "vcpu_wait_ns" and, for a VM, "vmm_other_run_ns" (its
+ * VMM's other threads). From the counters that never go back
+ * (kvmstats_sched_total). Writes up to IDENT_SCHED_MAX entries and
+ * returns how many; 0 while no vCPU thread is known (none is sent, as a
+ * counter that did not move would look like an idle VM).
+ */
+#define IDENT_SCHED_MAX 3
+struct ident_sched {
+	const char *type_instance;
+	uint64_t value;
+};
+size_t ident_sched_values(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *vcpu,
+			  struct ident_sched ret[IDENT_SCHED_MAX]);
 
 #endif

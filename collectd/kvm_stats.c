@@ -70,6 +70,7 @@ struct context {
 	size_t nwanted;
 	bool per_vcpu;
 	bool histograms;
+	bool sched;		/* SchedStats: vCPU threads' run and wait */
 	enum hostname_format hostname_format;
 	cdtime_t refresh_interval;
 	cdtime_t next_rescan;
@@ -280,6 +281,22 @@ static void dispatch_mapped_memory(struct context *ctx, struct target *t,
 		dispatch(t, "bytes", "mapped_guest_memory", (value_t){ .gauge = (gauge_t)bytes });
 }
 
+/*
+ * The vCPU threads' run and run-queue wait (and the VMM's other threads'
+ * run, per VM) as derives of ns: rates are ns a second, 10^7 = 1 % of a
+ * CPU. Not filtered by Stat or Groups: SchedStats says.
+ */
+static void dispatch_sched(struct context *ctx, struct target *t,
+			   const struct kvmstats_vm *vm, const struct kvmstats_vcpu *vcpu)
+{
+	struct ident_sched v[IDENT_SCHED_MAX];
+	size_t n = ctx->sched ? ident_sched_values(vm, vcpu, v) : 0;
+
+	for (size_t i = 0; i < n; i++)
+		dispatch(t, "derive", v[i].type_instance,
+			 (value_t){ .derive = (derive_t)v[i].value });
+}
+
 static void set_instance(struct context *ctx, struct target *t,
 			 const struct plugin_vm *pv, const char *vcpu)
 {
@@ -348,19 +365,21 @@ static void read_vm(struct context *ctx, const struct kvmstats_vm *vm)
 	if (vcpu_schema && grow_totals(ctx, vcpu_schema->num_values) == 0 &&
 	    host_vcpu_totals(vm, vcpu_schema, ctx->totals) > 0)
 		dispatch_schema(ctx, &t, vcpu_schema, ctx->totals);
+	dispatch_sched(ctx, &t, vm, NULL);
 
 	for (size_t i = 0; ctx->per_vcpu && i < vm->nvcpus; i++) {
 		const struct kvmstats_vcpu *c = vm->vcpus[i];
 		char vcpu[32];
 
-		if (c->stats->samples == 0 || c->stats->error != 0)
-			continue;
 		/* vCPU ids repeat in a process with several VMs: add the fd. */
 		if (vm->nvms > 1)
 			snprintf(vcpu, sizeof(vcpu), "vcpu%d_fd%d", c->id, c->vmm_fd);
 		else
 			snprintf(vcpu, sizeof(vcpu), "vcpu%d", c->id);
 		set_instance(ctx, &t, pv, vcpu);
+		dispatch_sched(ctx, &t, vm, c);
+		if (c->stats->samples == 0 || c->stats->error != 0)
+			continue;
 		dispatch_schema(ctx, &t, c->stats->schema, c->stats->cur);
 	}
 	meta_data_destroy(t.vl.meta);
@@ -427,6 +446,7 @@ static int kvm_stats_read(user_data_t *ud)
 			.debugfs = ctx->debugfs ? DEBUGFS_KVM : NULL,
 			.debugfs_every_ms = (unsigned)CDTIME_T_TO_MS(ctx->debugfs_interval),
 			.no_fds = k == 0 || nokvm,
+			.no_sched = !ctx->sched,
 		};
 
 		/*
@@ -488,6 +508,7 @@ static struct context *context_new(void)
 		return NULL;
 	ctx->refresh_interval = TIME_T_TO_CDTIME_T(10);
 	ctx->debugfs = true;
+	ctx->sched = true;
 	/*
 	 * debugfs costs three syscalls a value (open, read, close) and serves
 	 * VM-wide values that change slowly (mapped memory): read once a
@@ -700,6 +721,8 @@ static int parse_options(const oconfig_item_t *ci, struct context *ctx)
 			r = cf_util_get_boolean(item, &ctx->per_vcpu);
 		else if (strcasecmp(item->key, "Histograms") == 0)
 			r = cf_util_get_boolean(item, &ctx->histograms);
+		else if (strcasecmp(item->key, "SchedStats") == 0)
+			r = cf_util_get_boolean(item, &ctx->sched);
 		else if (strcasecmp(item->key, "HostnameFormat") == 0)
 			r = hostname_format(item, &ctx->hostname_format);
 		else if (strcasecmp(item->key, "Debugfs") == 0)

@@ -177,6 +177,56 @@ static void row(const struct layout *l, const struct kvmstats_desc *d,
 	       strcmp(type, "derive") == 0 ? "_total" : "", d->name, hist ? "-<bucket>" : "");
 }
 
+/*
+ * The vCPU threads' scheduler counters: not KVM stats, so after the table
+ * of those, from the same code the plugins run (cpu_chart_init(),
+ * ident_sched_values()). The first column is no `stat`: test_docs.py
+ * counts those rows against the golden blobs.
+ */
+static void sched_rows(void)
+{
+	static const char *const sched_meanings[SCHED_NSLOTS] = {
+		[SCHED_RUN] = "time the vCPU threads ran on a host CPU",
+		[SCHED_WAIT] = "time they were runnable on a host run queue while another task "
+			       "ran (the guest's steal time, VMware's CPU ready)",
+		[SCHED_OTHER] = "time the VMM's other threads (emulator, I/O) ran",
+	};
+	struct kvmstats_vm vm = { .sched_known = 1 };
+	struct kvmstats_vcpu vcpu = { .sched = { .tid = 1 } };
+	struct ident_sched vm_ids[IDENT_SCHED_MAX], vcpu_ids[IDENT_SCHED_MAX];
+	size_t nvm = ident_sched_values(&vm, NULL, vm_ids);
+	size_t nvcpu = ident_sched_values(&vm, &vcpu, vcpu_ids);
+	struct cpu_chart vc, cc;
+
+	cpu_chart_init(&vc, false, 1);
+	cpu_chart_init(&cc, true, 1);
+	printf("\n## vCPU threads: run and run-queue wait\n\n"
+	       "From `/proc/<pid>/task/<tid>/schedstat` of the host thread that runs\n"
+	       "each vCPU (README.md, netdata.md: how it is found, what it needs),\n"
+	       "ns counters that never go back. Netdata's chart `%s` (context `%s`,\n"
+	       "%s, units `%s`: the rate divided by 10^7 ns/s per vCPU whose thread\n"
+	       "is known) and, per vCPU, `vcpu<N>_%s` (context `%s`, units `%s`);\n"
+	       "on with the defaults (`cpu charts = yes`, collectd `SchedStats true`).\n\n"
+	       "| value | scope | unit | meaning | Netdata dimension | collectd | Prometheus |\n"
+	       "| --- | --- | --- | --- | --- | --- | --- |\n",
+	       vc.chart.key, vc.chart.context, vc.chart.type, vc.chart.units, cc.chart.key,
+	       cc.chart.context, cc.chart.units);
+	for (size_t i = 0; i < nvm; i++) {
+		const struct chart_dim *d = &vc.dims[i];
+		char ctx[128];
+
+		snprintf(ctx, sizeof(ctx), "%s", vc.chart.context);
+		for (char *p = ctx; *p; p++)
+			if (*p == '.')
+				*p = '_';
+		printf("| %s | vm%s | ns | %s | %s | `derive-%s` | "
+		       "`netdata_%s_total{dimension=\"%s\"}`<br>"
+		       "`collectd_kvm_stats_derive_total{type=\"%s\"}` |\n",
+		       d->id, i < nvcpu ? ", vcpu" : "", sched_meanings[i], d->id,
+		       vm_ids[i].type_instance, ctx, d->id, vm_ids[i].type_instance);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct layout_options opt = { .histograms = true };
@@ -235,6 +285,7 @@ int main(int argc, char **argv)
 		row(l, &vm->desc[i], SOURCE_VM_FD, "vm", defaults);
 	for (uint32_t i = 0; i < vcpu->num_desc; i++)
 		row(l, &vcpu->desc[i], SOURCE_VCPU_TOTAL, "vcpu", defaults);
+	sched_rows();
 	layout_free(l);
 	schema_unref(vm);
 	schema_unref(vcpu);

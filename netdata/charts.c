@@ -21,7 +21,9 @@
 
 #define PRIORITY_BASE 38100
 #define PRIORITY_VCPU 2000
+#define PRIORITY_CPU (PRIORITY_BASE - 1)	/* first of a VM's charts */
 #define MIB 1048576
+#define NS_PER_PERCENT 10000000		/* 1 % of a CPU: 10^7 ns a second */
 
 /* How one stat is shown, apart from which group it is in. */
 struct kind {
@@ -315,6 +317,53 @@ int layout_build(const struct kvmstats_schema *vm_schema,
 	return 0;
 }
 
+void cpu_chart_init(struct cpu_chart *c, bool vcpu_level, unsigned vcpus)
+{
+	static const char *const ids[SCHED_NSLOTS] = {
+		[SCHED_RUN] = "run", [SCHED_WAIT] = "wait", [SCHED_OTHER] = "vmm_other",
+	};
+	size_t ndims = vcpu_level ? SCHED_OTHER : SCHED_NSLOTS;
+
+	memset(c, 0, sizeof(*c));
+	c->vcpus = vcpus > 0 ? vcpus : 1;
+	snprintf(c->chart.key, sizeof(c->chart.key), "cpu");
+	snprintf(c->chart.context, sizeof(c->chart.context), "kvm.%s.cpu",
+		 vcpu_level ? "vcpu" : "vm");
+	/* Units say the base; the title what 100 % is. */
+	snprintf(c->chart.title, sizeof(c->chart.title), "%s",
+		 vcpu_level ? "CPU: the vCPU thread on a host CPU (run) and runnable "
+			      "waiting for one (wait); 100% = always runnable"
+			    : "CPU: vCPU threads on a host CPU (run) and runnable waiting "
+			      "for one (wait); 100% = every vCPU always runnable");
+	c->chart.units = vcpu_level ? "% of one CPU" : "% per vCPU";
+	c->chart.family = "cpu";
+	c->chart.type = "stacked";
+	c->chart.algorithm = "incremental";
+	c->chart.priority = PRIORITY_CPU + (vcpu_level ? PRIORITY_VCPU : 0);
+	c->chart.dims = c->dims;
+	c->chart.ndims = ndims;
+	for (size_t i = 0; i < ndims; i++) {
+		struct chart_dim *d = &c->dims[i];
+
+		snprintf(d->id, sizeof(d->id), "%s", ids[i]);
+		snprintf(d->name, sizeof(d->name), "%s", ids[i]);
+		d->source = SOURCE_SCHED;
+		d->slot = (uint32_t)i;
+		d->multiplier = 1;
+		d->divisor = (int64_t)NS_PER_PERCENT * c->vcpus;
+	}
+}
+
+void cpu_chart_values(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *vcpu,
+		      uint64_t values[SCHED_NSLOTS])
+{
+	const struct kvmstats_sched_total *t = vm ? &vm->sched_vcpus : &vcpu->sched_total;
+
+	values[SCHED_RUN] = t->run_ns;
+	values[SCHED_WAIT] = t->wait_ns;
+	values[SCHED_OTHER] = vm ? vm->other_run_ns : 0;
+}
+
 void layout_free(struct layout *layout)
 {
 	if (!layout)
@@ -463,7 +512,7 @@ static void put_set(FILE *out, const struct chart_dim *d, int64_t v)
 }
 
 void chart_update(FILE *out, const char *type_id, const char *prefix,
-		  const struct chart *c, const uint64_t *const values[3],
+		  const struct chart *c, const uint64_t *const values[CHART_NSOURCES],
 		  uint64_t usec, const bool *shown)
 {
 	fputs_unlocked("BEGIN ", out);
@@ -484,7 +533,7 @@ void chart_update(FILE *out, const char *type_id, const char *prefix,
 	fputs_unlocked("END\n", out);
 }
 
-int chart_show_nonzero(const struct chart *c, const uint64_t *const values[3], bool *shown)
+int chart_show_nonzero(const struct chart *c, const uint64_t *const values[CHART_NSOURCES], bool *shown)
 {
 	int added = 0;
 

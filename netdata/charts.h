@@ -21,6 +21,16 @@ enum chart_source {
 	SOURCE_VM_FD,		/* the VM stats fd */
 	SOURCE_VCPU_TOTAL,	/* summed over the VM's vCPUs */
 	SOURCE_VCPU,		/* one vCPU */
+	SOURCE_SCHED,		/* scheduler counters: enum sched_slot */
+};
+#define CHART_NSOURCES 4
+
+/* The value slots of SOURCE_SCHED (cpu_chart_values()). */
+enum sched_slot {
+	SCHED_RUN,		/* ns the vCPU threads ran */
+	SCHED_WAIT,		/* ns they waited on a run queue, runnable */
+	SCHED_OTHER,		/* ns the VMM's other threads ran (VM only) */
+	SCHED_NSLOTS,
 };
 
 struct chart_dim {
@@ -59,6 +69,30 @@ struct layout_options {
 	bool vcpu_groups[CATALOG_NGROUPS];	/* per-vCPU charts wanted */
 	bool groups[CATALOG_NGROUPS];		/* VM charts wanted */
 };
+
+/*
+ * The cpu chart of a VM (vcpu_level false) or of one vCPU, from the
+ * scheduler counters of the vCPU threads (kvmstats_sched_total), in
+ * percent of one CPU per vCPU: 100 % run is every vCPU on a host CPU all
+ * the time, 100 % run + wait every vCPU runnable all the time. Netdata
+ * computes the rates from the ns counters (incremental) and reaches
+ * percent through the divisor: 10^7 ns/s per vCPU, times the vCPUs whose
+ * thread is known (vcpus, at least 1) for a VM. Not part of a shared
+ * layout, since the divisor is the VM's own. c->chart.dims points into c:
+ * c is not copied.
+ */
+struct cpu_chart {
+	struct chart chart;
+	struct chart_dim dims[SCHED_NSLOTS];
+	unsigned vcpus;		/* what the divisor was made for */
+	bool defined;		/* sent to Netdata */
+	uint64_t last_usec;	/* monotonic time of its last update */
+};
+void cpu_chart_init(struct cpu_chart *c, bool vcpu_level, unsigned vcpus);
+
+/* A VM's or a vCPU's (vm NULL) SOURCE_SCHED values, values[SCHED_NSLOTS]. */
+void cpu_chart_values(const struct kvmstats_vm *vm, const struct kvmstats_vcpu *vcpu,
+		      uint64_t values[SCHED_NSLOTS]);
 
 /*
  * The VM charts from its VM stats schema and vCPU schema (either may be
@@ -104,13 +138,14 @@ void chart_define(FILE *out, const char *type_id, const char *prefix,
  * sources; usec is the time since the last update, 0 for the first.
  */
 void chart_update(FILE *out, const char *type_id, const char *prefix,
-		  const struct chart *c, const uint64_t *const values[3],
+		  const struct chart *c, const uint64_t *const values[CHART_NSOURCES],
 		  uint64_t usec, const bool *shown);
 
 /*
  * Marks in shown[] (c->ndims) the dimensions whose value is not zero.
  * Returns 1 when one was newly marked (the chart wants defining again).
  */
-int chart_show_nonzero(const struct chart *c, const uint64_t *const values[3], bool *shown);
+int chart_show_nonzero(const struct chart *c, const uint64_t *const values[CHART_NSOURCES],
+		       bool *shown);
 
 #endif

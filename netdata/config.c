@@ -132,6 +132,8 @@ static int apply(struct plugin_config *cfg, const char *name, const char *value)
 	}
 	if (strcmp(name, "zero dimensions") == 0)
 		return parse_bool(value, &cfg->zero_dims);
+	if (strcmp(name, "cpu charts") == 0)
+		return parse_bool(value, &cfg->cpu_charts);
 	if (strcmp(name, "debugfs every") == 0)
 		return parse_int(value, 1, 86400, &cfg->debugfs_every);
 	if (strcmp(name, "histograms") == 0)
@@ -342,6 +344,7 @@ void plugin_config_defaults(struct plugin_config *cfg, int update_every)
 		.histograms = false,
 		.debugfs = true,
 		.debugfs_every = 10,
+		.cpu_charts = true,
 	};
 	cfg->vcpu_groups[CATALOG_EXITS] = true;
 	cfg->vcpu_groups[CATALOG_HALT] = true;

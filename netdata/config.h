@@ -29,6 +29,7 @@ struct plugin_config {
 	struct filter *stats;	/* NULL: every stat */
 	struct filter *vms;	/* NULL: every VM */
 	bool zero_dims;		/* "zero dimensions": chart stats still at zero */
+	bool cpu_charts;	/* "cpu charts": vCPU threads' run and wait (schedstat) */
 	bool debugfs;
 	int debugfs_every;	/* seconds between debugfs reads */
 	char *qmp[PLUGIN_CONFIG_MAX_QMP];	/* "qmp socket" paths or globs */

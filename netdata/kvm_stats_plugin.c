@@ -68,6 +68,7 @@ struct plugin_vm {
 	uint64_t last_usec;	/* monotonic time of the last update */
 	bool *shown;		/* per layout dimension: charted yet (NULL: all are) */
 	size_t nshown;
+	struct cpu_chart cpu;	/* its own: the divisor is its known vCPUs */
 };
 
 /* Per-vCPU state, in kvmstats_vcpu.user. */
@@ -76,6 +77,7 @@ struct plugin_vcpu {
 	bool defined;
 	bool *shown;		/* as plugin_vm's, over the vCPU layout */
 	size_t nshown;
+	struct cpu_chart cpu;
 };
 
 static volatile sig_atomic_t stop;
@@ -253,7 +255,7 @@ static void define_vcpu_charts(struct plugin *p, const struct kvmstats_vm *vm,
 static void update_charts(struct plugin *p, const char *type_id, const char *prefix,
 			  const struct layout *l, bool *shown,
 			  const struct chart_labels *labels,
-			  const uint64_t *const values[3], uint64_t usec)
+			  const uint64_t *const values[CHART_NSOURCES], uint64_t usec)
 {
 	size_t off = 0;
 
@@ -449,6 +451,15 @@ static void on_vm_changed(struct kvmstats_vm *vm, void *ctx)
 		p->error = -ENOMEM;
 }
 
+/* A cpu chart that was sent goes obsolete with its VM. */
+static void cpu_obsolete(struct plugin *p, const char *type_id, const char *prefix,
+			 const struct cpu_chart *cc, const struct chart_labels *labels)
+{
+	if (cc->defined)
+		chart_define(p->out, type_id, prefix, &cc->chart, labels, p->cfg.update_every,
+			     true, NULL);
+}
+
 static void on_vm_removed(struct kvmstats_vm *vm, void *ctx)
 {
 	struct plugin *p = ctx;
@@ -458,11 +469,16 @@ static void on_vm_removed(struct kvmstats_vm *vm, void *ctx)
 		return;
 	if (!p->exiting)
 		define_vm_charts(p, vm, true);
+	if (!p->exiting)
+		cpu_obsolete(p, pv->type_id, "", &pv->cpu, &(struct chart_labels){ vm, -1 });
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		struct plugin_vcpu *pc = vm->vcpus[i]->user;
 
 		if (!p->exiting)
 			define_vcpu_charts(p, vm, vm->vcpus[i], true);
+		if (!p->exiting && pc)
+			cpu_obsolete(p, pv->type_id, pc->prefix, &pc->cpu,
+				     &(struct chart_labels){ vm, vm->vcpus[i]->id });
 		if (pc)
 			free(pc->shown);
 		free(pc);
@@ -483,10 +499,37 @@ static bool want_vmm(const struct discover_proc *proc, void *ctx)
 
 /* --------------------------------------------------------------- sample */
 
+/*
+ * The cpu chart of a VM (known: its vCPUs whose thread is known) or of a
+ * vCPU (known: 1 when its thread is), from sched[]: defined once a thread
+ * is known, again with the divisor for as many vCPUs when that changes,
+ * and not updated while none is (a gap, not a drop to zero).
+ */
+static void update_cpu(struct plugin *p, const char *type_id, const char *prefix,
+		       struct cpu_chart *cc, bool vcpu_level, unsigned known,
+		       const uint64_t sched[SCHED_NSLOTS], const struct chart_labels *labels,
+		       uint64_t now)
+{
+	const uint64_t *values[CHART_NSOURCES] = { [SOURCE_SCHED] = sched };
+	uint64_t last = cc->last_usec;
+
+	if (known == 0)
+		return;
+	if (!cc->defined || cc->vcpus != known) {
+		cpu_chart_init(cc, vcpu_level, known);
+		chart_define(p->out, type_id, prefix, &cc->chart, labels, p->cfg.update_every,
+			     false, NULL);
+		cc->defined = true;
+	}
+	chart_update(p->out, type_id, prefix, &cc->chart, values, last ? now - last : 0, NULL);
+	cc->last_usec = now;
+}
+
 static void update_vm(struct plugin *p, struct kvmstats_vm *vm, uint64_t now)
 {
 	struct plugin_vm *pv = vm->user;
-	const uint64_t *values[3] = { 0 };
+	const uint64_t *values[CHART_NSOURCES] = { 0 };
+	uint64_t sched[SCHED_NSLOTS];
 	uint64_t usec = pv->last_usec ? now - pv->last_usec : 0;
 	const struct chart_labels labels = { .vm = vm, .vcpu = -1 };
 
@@ -497,13 +540,23 @@ static void update_vm(struct plugin *p, struct kvmstats_vm *vm, uint64_t now)
 	if (pv->vcpu_schema && host_vcpu_totals(vm, pv->vcpu_schema, pv->totals) > 0)
 		values[SOURCE_VCPU_TOTAL] = pv->totals;
 	update_charts(p, pv->type_id, "", pv->layout, pv->shown, &labels, values, usec);
+	if (p->cfg.cpu_charts) {
+		cpu_chart_values(vm, NULL, sched);
+		update_cpu(p, pv->type_id, "", &pv->cpu, false, vm->sched_known, sched, &labels,
+			   now);
+	}
 
-	for (size_t j = 0; pv->vcpu_layout && j < vm->nvcpus; j++) {
+	for (size_t j = 0; p->cfg.per_vcpu && j < vm->nvcpus; j++) {
 		const struct kvmstats_vcpu *c = vm->vcpus[j];
 		struct plugin_vcpu *pc = c->user;
 		const struct chart_labels vlabels = { .vm = vm, .vcpu = c->id };
 
-		if (!pc || c->stats->samples == 0 || c->stats->error != 0 ||
+		if (pc && p->cfg.cpu_charts) {
+			cpu_chart_values(NULL, c, sched);
+			update_cpu(p, pv->type_id, pc->prefix, &pc->cpu, true, c->sched.tid != 0,
+				   sched, &vlabels, now);
+		}
+		if (!pv->vcpu_layout || !pc || c->stats->samples == 0 || c->stats->error != 0 ||
 		    c->stats->schema != pv->vcpu_schema)
 			continue;
 		/* The vCPU layout changed under it (a new schema): start again. */
@@ -838,6 +891,7 @@ int main(int argc, char **argv)
 	sources.libvirt_uri = p.cfg.libvirt_uri;	/* libvirt is dlopen()ed only then */
 	sources.debugfs = p.cfg.debugfs ? DEBUGFS_KVM : NULL;
 	sources.debugfs_every_ms = (unsigned)p.cfg.debugfs_every * 1000;
+	sources.no_sched = !p.cfg.cpu_charts;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

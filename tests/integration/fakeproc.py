@@ -27,10 +27,12 @@ class FakeProc:
         self.root = Path(tempfile.mkdtemp(prefix="kvmstats-fakeproc-"))
         self.root.chmod(0o755)  # readable by a plugin of user netdata, as /proc is
 
-    def add(self, pid, fds=None, cmdline=None):
+    def add(self, pid, fds=None, cmdline=None, tasks=False):
         """Lists real process pid with fds {number: link target}; by
         default one kvm-vm fd (number 10). cmdline: a list of arguments
-        instead of the real one."""
+        instead of the real one. tasks: its task/ directory is the real
+        one (a symlink), so its threads' comm, syscall and schedstat are
+        live."""
         d = self.root / str(pid)
         (d / "fd").mkdir(parents=True)
         for name in ("stat", "comm", "cgroup"):
@@ -41,6 +43,8 @@ class FakeProc:
             (d / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in cmdline))
         for fd, target in (fds or {10: "anon_inode:kvm-vm"}).items():
             os.symlink(target, d / "fd" / str(fd))
+        if tasks:
+            os.symlink(f"/proc/{pid}/task", d / "task")
         return d
 
     def add_fd(self, pid, fd, target):

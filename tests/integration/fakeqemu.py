@@ -26,6 +26,7 @@ class FakeQemu:
     def __init__(self, name, proc, sock, log):
         self.name, self.proc, self.pid = name, proc, proc.pid
         self.sock, self.log = str(sock), str(log)
+        self.spin_tids = []     # fakevmm --spin: its vCPU threads, by vCPU
 
     def send_signal(self, sig):
         os.kill(self.pid, sig)
@@ -72,8 +73,15 @@ class FakeQemus:
         line = q.proc.stdout.readline().split()
         assert line[:1] == ["ready"], f"fakevmm {q.name}: {line}"
         Path(q.sock).chmod(0o666)
+        for word in line[2:]:
+            if word.startswith("spin="):
+                q.spin_tids = [int(t) for t in word[5:].split(",")]
         if self.fake:
-            self.fake.add(q.pid, cmdline=["qemu-system-x86_64", "-name", f"guest={q.name}"])
+            # With --spin, its vCPU fds and threads too, as QEMU's look.
+            fds = {10: "anon_inode:kvm-vm"}
+            fds.update({11 + i: f"anon_inode:kvm-vcpu:{i}" for i in range(len(q.spin_tids))})
+            self.fake.add(q.pid, fds=fds, tasks=bool(q.spin_tids),
+                          cmdline=["qemu-system-x86_64", "-name", f"guest={q.name}"])
 
     def kill(self, name):
         """SIGKILL one, as a VMM that dies; gone from the fake /proc too."""

@@ -22,18 +22,31 @@ REPO = Path(__file__).resolve().parents[2]
 HEALTH = Path(os.environ.get("KVMSTATS_HEALTH_FILE", REPO / "conf" / "netdata" / "health.d" / "kvm_stats.conf"))
 GATE = "average -30s at -30m"          # the history gates: where the baseline starts
 BASELINE = "average -30m at -30s"      # the storm's baseline
+CPU_WINDOWS = ("average -5m unaligned of run", "average -5m unaligned of wait")
 
 
 def assert_stock_windows(text=None):
     text = text if text is not None else (REPO / "conf" / "netdata" / "health.d" / "kvm_stats.conf").read_text()
     assert text.count(GATE) == 3, "history gates of exits, emulation, mmu"
     assert text.count(BASELINE) == 1
+    for window in CPU_WINDOWS:
+        assert text.count(window) == 1, window
 
 
-def scaled_health(gate_s=60, baseline_s=60):
+def scaled_cpu_windows(text, cpu_s):
+    """The cpu alert's 5-minute windows as cpu_s seconds."""
+    for window in CPU_WINDOWS:
+        text = text.replace(window, window.replace("-5m", f"-{cpu_s}s"))
+    return text
+
+
+def scaled_health(gate_s=60, baseline_s=60, cpu_s=None):
     """A stock health directory (user netdata can read it) holding the
-    file with its history windows shortened. The caller removes it."""
+    file with its history windows shortened (and with cpu_s, the cpu
+    alert's). The caller removes it."""
     text = HEALTH.read_text()
+    if cpu_s is not None:
+        text = scaled_cpu_windows(text, cpu_s)
     text = text.replace(GATE, f"average -30s at -{gate_s}s")
     text = text.replace(BASELINE, f"average -{baseline_s}s at -30s")
     stock = Path(tempfile.mkdtemp(prefix="kvmstats-health-"))

@@ -116,7 +116,7 @@ static void test_charts_of_hostile_schema(void **state)
 	};
 	struct chart_labels cl = { .vm = &vm, .vcpu = 1 };
 	uint64_t values[NHOSTILE * 2 * 4] = { 0 };
-	const uint64_t *const sources[3] = { values, values, values };
+	const uint64_t *const sources[CHART_NSOURCES] = { values, values, values, values };
 	struct layout *l;
 	uint32_t slot = 0;
 	char *buf = NULL, *text, *line, *save = NULL;
@@ -171,6 +171,81 @@ static void test_charts_of_hostile_schema(void **state)
 	layout_free(l);
 }
 
+/*
+ * The cpu chart of a VM with 3 vCPUs, 2 of whose threads are known: the
+ * protocol lines, word for word, from the fields the core fills. The
+ * divisor makes Netdata's incremental rate of the ns counters percent of
+ * one CPU per known vCPU: 2 x 10^7 ns/s is 1 %.
+ */
+static void test_cpu_chart(void **state)
+{
+	struct kvmstats_vcpu c0 = { .id = 0, .sched = { .tid = 101, .run_ns = 7 },
+				    .sched_total = { 900, 80, 7 } };
+	struct kvmstats_vm vm = {
+		.pid = 42, .name = "web1",
+		.sched_vcpus = { .run_ns = 3000000000ULL, .wait_ns = 1500000000ULL, .timeslices = 9 },
+		.other_run_ns = 250000000ULL, .sched_known = 2,
+	};
+	struct chart_labels cl = { .vm = &vm, .vcpu = -1 }, vl = { .vm = &vm, .vcpu = 0 };
+	uint64_t sched[SCHED_NSLOTS];
+	const uint64_t *values[CHART_NSOURCES] = { [SOURCE_SCHED] = sched };
+	struct cpu_chart cc, vc;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	(void)state;
+
+	assert_non_null(out);
+	cpu_chart_init(&cc, false, vm.sched_known);
+	cpu_chart_values(&vm, NULL, sched);
+	chart_define(out, "kvm_web1", "", &cc.chart, &cl, 1, false, NULL);
+	chart_update(out, "kvm_web1", "", &cc.chart, values, 1000000, NULL);
+	cpu_chart_init(&vc, true, 1);
+	cpu_chart_values(NULL, &c0, sched);
+	chart_define(out, "kvm_web1", "vcpu0_", &vc.chart, &vl, 1, false, NULL);
+	chart_update(out, "kvm_web1", "vcpu0_", &vc.chart, values, 0, NULL);
+	chart_define(out, "kvm_web1", "vcpu0_", &vc.chart, &vl, 1, true, NULL);
+	assert_string_equal(written(out, &buf),
+		"CHART kvm_web1.cpu '' \"CPU: vCPU threads on a host CPU (run) and runnable "
+		"waiting for one (wait); 100% = every vCPU always runnable\" \"% per vCPU\" "
+		"\"cpu\" \"kvm.vm.cpu\" stacked 38099 1 \"\" \"kvm_stats.plugin\" \"vm\"\n"
+		"CLABEL \"vm_name\" \"web1\" 1\n"
+		"CLABEL \"vm_pid\" \"42\" 1\n"
+		"CLABEL_COMMIT\n"
+		"DIMENSION \"run\" \"run\" incremental 1 20000000 ''\n"
+		"DIMENSION \"wait\" \"wait\" incremental 1 20000000 ''\n"
+		"DIMENSION \"vmm_other\" \"vmm_other\" incremental 1 20000000 ''\n"
+		"BEGIN kvm_web1.cpu 1000000\n"
+		"SET 'run' = 3000000000\n"
+		"SET 'wait' = 1500000000\n"
+		"SET 'vmm_other' = 250000000\n"
+		"END\n"
+		"CHART kvm_web1.vcpu0_cpu '' \"CPU: the vCPU thread on a host CPU (run) and "
+		"runnable waiting for one (wait); 100% = always runnable\" \"% of one CPU\" "
+		"\"cpu\" \"kvm.vcpu.cpu\" stacked 40099 1 \"\" \"kvm_stats.plugin\" \"vcpu\"\n"
+		"CLABEL \"vm_name\" \"web1\" 1\n"
+		"CLABEL \"vm_pid\" \"42\" 1\n"
+		"CLABEL \"vcpu\" \"0\" 1\n"
+		"CLABEL_COMMIT\n"
+		"DIMENSION \"run\" \"run\" incremental 1 10000000 ''\n"
+		"DIMENSION \"wait\" \"wait\" incremental 1 10000000 ''\n"
+		"BEGIN kvm_web1.vcpu0_cpu\n"
+		"SET 'run' = 900\n"
+		"SET 'wait' = 80\n"
+		"END\n"
+		"CHART kvm_web1.vcpu0_cpu '' \"CPU: the vCPU thread on a host CPU (run) and "
+		"runnable waiting for one (wait); 100% = always runnable\" \"% of one CPU\" "
+		"\"cpu\" \"kvm.vcpu.cpu\" stacked 40099 1 \"obsolete\" \"kvm_stats.plugin\" \"vcpu\"\n");
+	free(buf);
+
+	/* No known thread is no divisor of 0; at most what 64 bits hold. */
+	cpu_chart_init(&cc, false, 0);
+	assert_int_equal(cc.dims[SCHED_RUN].divisor, 10000000);
+	cpu_chart_init(&cc, false, 4096);
+	assert_int_equal(cc.dims[SCHED_WAIT].divisor, 40960000000LL);
+	assert_ptr_equal(cc.chart.dims, cc.dims);
+}
+
 /* -------------------------------------------------------------- collectd */
 
 /* No '/', no leading '.', no "..", no control byte, space or '"'. */
@@ -207,6 +282,38 @@ static void test_collectd_ident(void **state)
 	assert_string_equal(buf, "halt_wait_hist-lt1024ns");
 }
 
+/* The scheduler values collectd gets: none until a thread is known. */
+static void test_collectd_sched(void **state)
+{
+	struct kvmstats_vcpu c0 = { .sched = { .tid = 0 }, .sched_total = { 5, 6, 7 } };
+	struct kvmstats_vm vm = { .sched_vcpus = { 11, 12, 13 }, .other_run_ns = 14 };
+	struct ident_sched v[IDENT_SCHED_MAX];
+	(void)state;
+
+	assert_int_equal(ident_sched_values(&vm, NULL, v), 0);
+	assert_int_equal(ident_sched_values(&vm, &c0, v), 0);
+	vm.sched_known = 1;
+	c0.sched.tid = 77;
+	assert_int_equal(ident_sched_values(&vm, NULL, v), 3);
+	assert_string_equal(v[0].type_instance, "vcpu_run_ns");
+	assert_int_equal(v[0].value, 11);
+	assert_string_equal(v[1].type_instance, "vcpu_wait_ns");
+	assert_int_equal(v[1].value, 12);
+	assert_string_equal(v[2].type_instance, "vmm_other_run_ns");
+	assert_int_equal(v[2].value, 14);
+	/* A vCPU's totals, not its current thread's own counters. */
+	c0.sched.run_ns = 1;
+	assert_int_equal(ident_sched_values(&vm, &c0, v), 2);
+	assert_int_equal(v[0].value, 5);
+	assert_int_equal(v[1].value, 6);
+	for (size_t i = 0; i < 3; i++) {
+		char buf[64];
+
+		ident_safe_name(v[i % 2].type_instance, buf, sizeof(buf));
+		assert_string_equal(buf, v[i % 2].type_instance);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +321,8 @@ int main(void)
 		cmocka_unit_test(test_chart_quote),
 		cmocka_unit_test(test_charts_of_hostile_schema),
 		cmocka_unit_test(test_collectd_ident),
+		cmocka_unit_test(test_cpu_chart),
+		cmocka_unit_test(test_collectd_sched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
