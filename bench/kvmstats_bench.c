@@ -35,6 +35,15 @@
  * With --syscount K it only rescans once and samples K times between two
  * getppid() calls, markers for strace (bench/run counts what lies between).
  *
+ * With --loop N it only runs the bare reads the way a front end runs at
+ * update_every 1, N times, one pass every --loop-period-ms (1000): "stats"
+ * pread()s every stats fd (as bare above), "stats_sched" does the same and
+ * also pread()s /proc/PID/task/TID/schedstat of every vCPU thread (kept
+ * open; the threads the bench's testvm names "CPU N/KVM"), the reads a
+ * front end that charts vCPU run and wait makes. The two take turns half a
+ * period apart; mean and median CPU time per pass are printed (bench/run
+ * puts them beside the Netdata plugin's CPU as % of a core).
+ *
  * bench_util.c holds the clocks and medians, bench_qmp.c the QMP half.
  *
  * Output: one JSON object per line on stdout. Exit status 0, 1 on error
@@ -47,6 +56,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +86,8 @@ struct options {
 	unsigned extra_procs;
 	unsigned syscount;		/* samples in syscount mode */
 	bool syscount_mode;
+	unsigned loop;			/* passes in loop mode, 0: not */
+	unsigned loop_period_ms;
 	const char *debugfs;		/* NULL: skip */
 	const char *qmp;		/* NULL: skip */
 	long expect_vms, expect_vcpus;	/* -1: no check */
@@ -305,6 +317,151 @@ out:
 	bare_free(&b);
 	for (int v = 0; v < NVARIANTS; v++)
 		free(c[v]);
+	return r;
+}
+
+/* ----------------------------------------------------- bare loops at 1 Hz */
+
+/* schedstat of every vCPU thread of the host's VMs, kept open. */
+struct sched_files {
+	size_t n, cap;
+	int *fd;
+};
+
+static void sched_files_free(struct sched_files *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		close(s->fd[i]);
+	free(s->fd);
+}
+
+/* Is thread tid of pid a vCPU thread (QEMU's name "CPU N/KVM", testvm's too)? */
+static bool vcpu_thread(pid_t pid, const char *tid)
+{
+	char path[PATH_MAX], comm[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	comm[n] = '\0';
+	return strncmp(comm, "CPU ", 4) == 0 && strstr(comm, "/KVM\n") != NULL;
+}
+
+static int sched_open(struct kvmstats_host *host, struct sched_files *s)
+{
+	*s = (struct sched_files){ 0 };
+	for (size_t i = 0; i < host_nvms(host); i++) {
+		pid_t pid = host_vm(host, i)->pid;
+		char path[PATH_MAX];
+		struct dirent *d;
+		DIR *dir;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		dir = opendir(path);
+		if (!dir)
+			return -errno;
+		while ((d = readdir(dir))) {
+			int fd;
+
+			if (d->d_name[0] < '0' || d->d_name[0] > '9' || !vcpu_thread(pid, d->d_name))
+				continue;
+			if (s->n == s->cap) {
+				size_t cap = s->cap ? 2 * s->cap : 64;
+				int *p = realloc(s->fd, cap * sizeof(*p));
+
+				if (!p) {
+					closedir(dir);
+					return -ENOMEM;
+				}
+				s->fd = p;
+				s->cap = cap;
+			}
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid,
+				 d->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0)
+				s->fd[s->n++] = fd;
+		}
+		closedir(dir);
+	}
+	return 0;
+}
+
+static int sched_read(const struct sched_files *s)
+{
+	char buf[128];
+
+	for (size_t i = 0; i < s->n; i++)
+		if (pread(s->fd[i], buf, sizeof(buf), 0) <= 0)
+			return -EIO;
+	return 0;
+}
+
+static uint64_t mean_cpu(const struct cost *c, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += c[i].cpu_ns;
+	return n ? sum / n : 0;
+}
+
+static int measure_loops(struct kvmstats_host *host, const struct options *o)
+{
+	size_t n = o->loop, vcpus, nfds;
+	struct cost *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b));
+	struct sched_files sf = { 0 };
+	struct bare bare = { 0 };
+	unsigned half = o->loop_period_ms / 2;
+	int r = a && b ? 0 : -ENOMEM;
+
+	count_host(host, &vcpus, &nfds);
+	if (r >= 0)
+		r = bare_init(host, nfds, &bare);
+	if (r >= 0)
+		r = sched_open(host, &sf);
+	for (size_t i = 0; r >= 0 && i < 1 + n; i++) {	/* one pass of warm-up */
+		struct cost t;
+
+		bench_pause_ms(half);
+		t = bench_cost_now();
+		r = bare_sample(&bare);
+		t = bench_cost_since(t);
+		if (r < 0)
+			break;
+		if (i)
+			a[i - 1] = t;
+		bench_pause_ms(o->loop_period_ms - half);
+		t = bench_cost_now();
+		r = bare_sample(&bare);
+		if (r >= 0)
+			r = sched_read(&sf);
+		t = bench_cost_since(t);
+		if (i)
+			b[i - 1] = t;
+	}
+	if (r >= 0) {
+		printf("{\"kind\": \"loop\", \"period_ms\": %u, \"vms\": %zu, \"vcpus\": %zu, "
+		       "\"fds\": %zu, \"sched_files\": %zu, \"stats_cpu_mean_ns\": %" PRIu64
+		       ", \"stats_sched_cpu_mean_ns\": %" PRIu64 ", ",
+		       o->loop_period_ms, host_nvms(host), vcpus, nfds, sf.n, mean_cpu(a, n),
+		       mean_cpu(b, n));
+		bench_print_costs("stats", a, n);
+		printf(", ");
+		bench_print_costs("stats_sched", b, n);
+		printf("}\n");
+	}
+	sched_files_free(&sf);
+	bare_free(&bare);
+	free(a);
+	free(b);
 	return r;
 }
 
@@ -577,7 +734,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: kvmstats_bench --prefix NAME [--samples N] [--rescans N]\n"
 	      "         [--gap-ms MS] [--extra-procs N] [--debugfs DIR] [--qmp SOCKET]\n"
-	      "         [--expect-vms N] [--expect-vcpus N] [--syscount K]\n", f);
+	      "         [--expect-vms N] [--expect-vcpus N] [--syscount K]\n"
+	      "         [--loop N [--loop-period-ms MS]]\n", f);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
@@ -608,6 +766,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "expect-vms", required_argument, NULL, 'V' },
 		{ "expect-vcpus", required_argument, NULL, 'C' },
 		{ "syscount", required_argument, NULL, 'S' },
+		{ "loop", required_argument, NULL, 'L' },
+		{ "loop-period-ms", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -615,7 +775,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	*o = (struct options){ .samples = DEFAULT_SAMPLES, .rescans = DEFAULT_RESCANS,
-			       .expect_vms = -1, .expect_vcpus = -1 };
+			       .expect_vms = -1, .expect_vcpus = -1,
+			       .loop_period_ms = 1000 };
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
@@ -646,6 +807,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'V': o->expect_vms = (long)v; break;
 		case 'C': o->expect_vcpus = (long)v; break;
 		case 'S': o->syscount = (unsigned)v; o->syscount_mode = true; break;
+		case 'L': o->loop = (unsigned)v; break;
+		case 'P': o->loop_period_ms = (unsigned)v; break;
 		}
 	}
 	if (!o->prefix || optind != argc || o->samples == 0 || o->rescans == 0)
@@ -680,6 +843,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvmstats_bench: found %zu VMs, %zu vCPUs named %s*; "
 			"expected %ld, %ld\n", host_nvms(host), vcpus, o.prefix,
 			o.expect_vms, o.expect_vcpus);
+		goto out;
+	}
+	if (o.loop) {
+		r = measure_loops(host, &o);
+		status = r < 0 ? fail("loop", r) : 0;
 		goto out;
 	}
 	if (o.syscount_mode) {

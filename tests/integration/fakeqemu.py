@@ -8,7 +8,13 @@ each to say "ready", and, without KVM, lists each as a VMM in one fake
 KVMSTATS_PROC_ROOT. With kvm=True each holds a real KVM VM in the real
 /proc instead. Everything is stopped by pid (SIGCONT first: a test may
 have stopped one) and removed at cleanup().
+
+start_fleet() plays many at once from one fakevmm.py (--fleet): each VM's
+pid is a `sleep` child that made its socket listen (what SO_PEERCRED
+names), one Python answers them all; 200 VMs cost ~1 MiB each, not a
+Python each.
 """
+import json
 import os
 import signal
 import subprocess
@@ -23,8 +29,8 @@ FAKEVMM = str(FIXTURES / "fakevmm.py")
 
 
 class FakeQemu:
-    def __init__(self, name, proc, sock, log):
-        self.name, self.proc, self.pid = name, proc, proc.pid
+    def __init__(self, name, proc, sock, log, pid=None):
+        self.name, self.proc, self.pid = name, proc, proc.pid if proc else pid
         self.sock, self.log = str(sock), str(log)
         self.spin_tids = []     # fakevmm --spin: its vCPU threads, by vCPU
 
@@ -44,6 +50,7 @@ class FakeQemus:
         self.sockdir = Path(tempfile.mkdtemp(prefix=prefix))
         self.sockdir.chmod(0o755)
         self.qemus = {}
+        self.fleets = []        # fakevmm.py --fleet servers
 
     def start(self, name, *args):
         """A fake QEMU called name (QEMU's -name guest=NAME), with more
@@ -56,6 +63,30 @@ class FakeQemus:
         started = [self._launch(name, *args) for name, args in specs]
         for q in started:
             self._ready(q)
+        return started
+
+    def start_fleet(self, specs):
+        """[(name, args), ...] played by one fakevmm.py --fleet (no KVM)."""
+        assert not self.kvm, "a fleet holds no KVM VM"
+        spec_path = self.sockdir / f"fleet-{len(self.fleets)}.spec"
+        spec_path.write_text(json.dumps([
+            {"name": name, "qmp": str(self.sockdir / f"{name}.qmp"),
+             "log": str(self.sockdir / f"{name}.json"), "args": list(map(str, args))}
+            for name, args in specs]))
+        server = subprocess.Popen([sys.executable, FAKEVMM, "--fleet", str(spec_path)],
+                                  stdout=subprocess.PIPE, text=True)
+        self.fleets.append(server)
+        started = []
+        for _ in specs:
+            line = server.stdout.readline().split()
+            assert line[:1] == ["ready"] and len(line) == 3, f"fakevmm --fleet: {line}"
+            pid, name = int(line[1]), line[2]
+            q = FakeQemu(name, None, self.sockdir / f"{name}.qmp", self.sockdir / f"{name}.json",
+                         pid=pid)
+            self.qemus[name] = q
+            Path(q.sock).chmod(0o666)
+            self.fake.add(pid, cmdline=["qemu-system-x86_64", "-name", f"guest={name}"])
+            started.append(q)
         return started
 
     def _launch(self, name, *args):
@@ -86,8 +117,11 @@ class FakeQemus:
     def kill(self, name):
         """SIGKILL one, as a VMM that dies; gone from the fake /proc too."""
         q = self.qemus[name]
-        q.proc.kill()
-        q.proc.wait(timeout=10)
+        if q.proc:
+            q.proc.kill()
+            q.proc.wait(timeout=10)
+        else:
+            os.kill(q.pid, signal.SIGKILL)   # a fleet's child: its parent reaps it
         if self.fake:
             self.fake.remove(q.pid)
 
@@ -110,15 +144,20 @@ class FakeQemus:
 
     def cleanup(self):
         for q in self.qemus.values():
-            if q.proc.poll() is None:
+            if q.proc and q.proc.poll() is None:
                 os.kill(q.pid, signal.SIGCONT)
                 os.kill(q.pid, signal.SIGTERM)
         for q in self.qemus.values():
+            if not q.proc:
+                continue
             try:
                 q.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 q.proc.kill()
                 q.proc.wait()
+        for server in self.fleets:       # its children (by pid) with it
+            server.terminate()
+            server.wait(timeout=10)
         if self.fake:
             self.fake.cleanup()
         for p in self.sockdir.iterdir():
