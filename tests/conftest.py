@@ -23,11 +23,58 @@ BUILD = Path(os.environ.get("KVMSTATS_BUILD", Path(__file__).parent.parent / "bu
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+# The versions the report header names for each Debian the tests build on.
+HEADER_PACKAGES = (("gcc", ("gcc-14", "gcc-12")), ("libinih", ("libinih1",)),
+                   ("collectd", ("collectd-core",)), ("lintian", ("lintian",)))
+
+
+def debian_versions(root="/"):
+    """'Debian 12.10: gcc 12.2.0-14, libinih 55-1, ...' for the system at
+    root, read from its os-release and dpkg database; None if there is none."""
+    root = Path(root)
+    try:
+        release = (root / "etc/debian_version").read_text().strip()
+        status = (root / "var/lib/dpkg/status").read_text()
+    except OSError:
+        return None
+    versions = {}
+    for para in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in para.splitlines()
+                      if ": " in line and not line.startswith(" "))
+        if fields.get("Status", "").endswith(" installed"):
+            versions[fields.get("Package")] = fields.get("Version")
+    parts = []
+    for label, names in HEADER_PACKAGES:
+        found = next((versions[n] for n in names if n in versions), None)
+        parts.append(f"{label} {found or 'absent'}")
+    return f"Debian {release}: " + ", ".join(parts)
+
+
+def vmm_versions():
+    """The QEMUs and libvirt scripts/deps provisions, as present here."""
+    def dpkg_version(pkg):
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", pkg],
+                           capture_output=True, text=True)
+        status, _, version = r.stdout.partition(" ")
+        return version if status == "installed" else "absent"
+    cached = qemus.CACHE / "qemu-7.2/.deb-version"
+    q72 = cached.read_text().split("Version: ")[-1].strip() if cached.exists() else "absent"
+    return (f"QEMU {dpkg_version('qemu-system-x86')} (installed), QEMU {q72} "
+            f"(unpacked in {qemus.CACHE / 'qemu-7.2'}), libvirt {dpkg_version('libvirt-daemon')}")
+
+
 def pytest_report_header(config):
-    """Which QEMUs the tests run, and with which -cpu this host took."""
+    """The Debians the tests build on (this machine's and the Debian 13
+    chroot's), the VMMs present, and which QEMUs the tests run with which
+    -cpu this host took."""
+    trixie = qemus.CACHE / "trixie"
+    lines = [debian_versions("/") or "Debian: not a Debian system",
+             (debian_versions(trixie) or f"Debian 13: no chroot at {trixie} (scripts/deps test)")
+             + (f" (chroot {trixie})" if (trixie / ".kvmstats-complete").exists() else ""),
+             vmm_versions()]
     if kvm_missing_reason():
-        return [f"QEMU: not run: {kvm_missing_reason()}"]
-    return [qemus.describe(q) for q in qemus.QEMUS.values()]
+        return lines + [f"QEMU: not run: {kvm_missing_reason()}"]
+    return lines + [qemus.describe(q) for q in qemus.QEMUS.values()]
 
 
 def kvm_missing_reason():
