@@ -28,21 +28,30 @@ HEADER_PACKAGES = (("gcc", ("gcc-14", "gcc-12")), ("libinih", ("libinih1",)),
                    ("collectd", ("collectd-core",)), ("lintian", ("lintian",)))
 
 
-def debian_versions(root="/"):
-    """'Debian 12.10: gcc 12.2.0-14, libinih 55-1, ...' for the system at
-    root, read from its os-release and dpkg database; None if there is none."""
-    root = Path(root)
+def dpkg_installed(root):
+    """{package: version} of what the dpkg database under root has installed."""
     try:
-        release = (root / "etc/debian_version").read_text().strip()
-        status = (root / "var/lib/dpkg/status").read_text()
+        status = (Path(root) / "var/lib/dpkg/status").read_text()
     except OSError:
-        return None
+        return {}
     versions = {}
     for para in status.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in para.splitlines()
                       if ": " in line and not line.startswith(" "))
         if fields.get("Status", "").endswith(" installed"):
             versions[fields.get("Package")] = fields.get("Version")
+    return versions
+
+
+def debian_versions(root="/"):
+    """'Debian 12.10: gcc 12.2.0-14, libinih 55-1, ...' for the system at
+    root, read from its debian_version and dpkg database; None if there is
+    none."""
+    try:
+        release = (Path(root) / "etc/debian_version").read_text().strip()
+    except OSError:
+        return None
+    versions = dpkg_installed(root)
     parts = []
     for label, names in HEADER_PACKAGES:
         found = next((versions[n] for n in names if n in versions), None)
@@ -52,15 +61,14 @@ def debian_versions(root="/"):
 
 def vmm_versions():
     """The QEMUs and libvirt scripts/deps provisions, as present here."""
-    def dpkg_version(pkg):
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", pkg],
-                           capture_output=True, text=True)
-        status, _, version = r.stdout.partition(" ")
-        return version if status == "installed" else "absent"
+    host = dpkg_installed("/")
+    sid = dpkg_installed(qemus.CACHE / "sid")
     cached = qemus.CACHE / "qemu-7.2/.deb-version"
     q72 = cached.read_text().split("Version: ")[-1].strip() if cached.exists() else "absent"
-    return (f"QEMU {dpkg_version('qemu-system-x86')} (installed), QEMU {q72} "
-            f"(unpacked in {qemus.CACHE / 'qemu-7.2'}), libvirt {dpkg_version('libvirt-daemon')}")
+    return (f"QEMU {host.get('qemu-system-x86', 'absent')} (installed), QEMU {q72} "
+            f"(unpacked in {qemus.CACHE / 'qemu-7.2'}), QEMU "
+            f"{sid.get('qemu-system-x86', 'absent')} (sid chroot {qemus.CACHE / 'sid'}), "
+            f"libvirt {host.get('libvirt-daemon', 'absent')}")
 
 
 def pytest_report_header(config):
@@ -241,6 +249,7 @@ def requires_qemu_version(version):
 
 requires_qemu = requires_qemu_version("7.2")
 requires_qemu10 = requires_qemu_version("10")
+requires_qemu11 = requires_qemu_version("11")
 
 
 class QemuVM:

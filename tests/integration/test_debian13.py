@@ -48,20 +48,6 @@ def missing_reason():
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
 
 
-def dpkg_versions(root, names):
-    """{package: version} from the dpkg database under root, read as a file."""
-    found = {}
-    try:
-        text = (Path(root) / "var/lib/dpkg/status").read_text()
-    except OSError:
-        return found
-    for para in text.split("\n\n"):
-        fields = dict(re.findall(r"^([A-Za-z-]+): (.*)$", para, re.M))
-        if fields.get("Package") in names and fields.get("Status", "").endswith(" installed"):
-            found[fields["Package"]] = fields["Version"]
-    return found
-
-
 class Chroot:
     def __init__(self, work):
         self.work = work
