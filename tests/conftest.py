@@ -68,7 +68,8 @@ def vmm_versions():
     return (f"QEMU {host.get('qemu-system-x86', 'absent')} (installed), QEMU {q72} "
             f"(unpacked in {qemus.CACHE / 'qemu-7.2'}), QEMU "
             f"{sid.get('qemu-system-x86', 'absent')} (sid chroot {qemus.CACHE / 'sid'}), "
-            f"libvirt {host.get('libvirt-daemon', 'absent')}")
+            f"libvirt {host.get('libvirt-daemon', 'absent')} (installed), libvirt "
+            f"{sid.get('libvirt-daemon', 'absent')} (sid chroot)")
 
 
 def pytest_report_header(config):
