@@ -29,7 +29,10 @@ from conftest import ROOT
 CHROOT = ROOT / "scripts/debian-chroot"
 CACHE = Path(os.environ.get("KVMSTATS_CACHE", "/var/cache/kvm_stats"))
 TRIXIE = CACHE / "trixie"
-DEB = "/src/build-trixie/deb"
+# Out of /src: make deb copies the tree (without .git, everything but
+# build/), and the objects need not go with it.
+O = "/var/tmp/kvmstats-build"
+DEB = f"{O}/deb"
 PLUGIN = "/usr/lib/netdata/plugins.d/kvm_stats.plugin"
 UPSTREAM_DIR = "/usr/libexec/netdata/plugins.d"
 
@@ -95,7 +98,7 @@ def trixie(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(trixie):
     rc, out = trixie.run("gcc --version | head -n 1 && . /etc/os-release && echo $PRETTY_NAME && "
-                         "make -j2 O=build-trixie WERROR=1 all 2>&1", timeout=900, check=False)
+                         f"make -j2 O={O} WERROR=1 all 2>&1", timeout=900, check=False)
     return rc, out
 
 
@@ -111,12 +114,12 @@ def test_build_with_trixie_gcc_werror(built):
 
 def test_unit_tests_on_trixie(trixie, built):
     assert built[0] == 0, "the build failed"
-    rc, out = trixie.run("n=0; failed=; for t in build-trixie/tests/unit/test_*; do "
+    rc, out = trixie.run(f"n=0; failed=; for t in {O}/tests/unit/test_*; do "
                          "[ -x \"$t\" ] || continue; case $t in *.d|*.o) continue;; esac; "
                          "n=$((n+1)); \"$t\" >\"$t.log\" 2>&1 || failed=\"$failed ${t##*/}\"; done; "
                          "echo \"unit binaries: $n\"; for f in $failed; do echo \"FAILED $f\"; "
-                         "grep -E '^\\[  (FAILED|ERROR)' build-trixie/tests/unit/$f.log || "
-                         "tail -n 5 build-trixie/tests/unit/$f.log; done; [ -z \"$failed\" ]",
+                         f"grep -E '^\\[  (FAILED|ERROR)' {O}/tests/unit/$f.log || "
+                         f"tail -n 5 {O}/tests/unit/$f.log; done; [ -z \"$failed\" ]",
                          timeout=300, check=False)
     print(out)
     n = int(re.search(r"unit binaries: (\d+)", out).group(1))
@@ -129,7 +132,7 @@ def test_unit_tests_on_trixie(trixie, built):
 def debs(trixie):
     # scripts/deps deb first, as a user runs make deb: on the cached chroot
     # it finds everything installed (the chroot was made by it).
-    rc, out = trixie.run(f"make deb O=build-trixie DEB_DIR={DEB} 2>&1", timeout=900, check=False)
+    rc, out = trixie.run(f"make deb O={O} DEB_DIR={DEB} 2>&1", timeout=900, check=False)
     return rc, out
 
 
