@@ -24,13 +24,68 @@ BUILD = Path(os.environ.get("KVMSTATS_BUILD", Path(__file__).parent.parent / "bu
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+# The versions the report header names for each Debian the tests build on.
+HEADER_PACKAGES = (("gcc", ("gcc-14", "gcc-12")), ("libinih", ("libinih1",)),
+                   ("collectd", ("collectd-core",)), ("lintian", ("lintian",)))
+
+
+def dpkg_installed(root):
+    """{package: version} of what the dpkg database under root has installed."""
+    try:
+        status = (Path(root) / "var/lib/dpkg/status").read_text()
+    except OSError:
+        return {}
+    versions = {}
+    for para in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in para.splitlines()
+                      if ": " in line and not line.startswith(" "))
+        if fields.get("Status", "").endswith(" installed"):
+            versions[fields.get("Package")] = fields.get("Version")
+    return versions
+
+
+def debian_versions(root="/"):
+    """'Debian 12.10: gcc 12.2.0-14, libinih 55-1, ...' for the system at
+    root, read from its debian_version and dpkg database; None if there is
+    none."""
+    try:
+        release = (Path(root) / "etc/debian_version").read_text().strip()
+    except OSError:
+        return None
+    versions = dpkg_installed(root)
+    parts = []
+    for label, names in HEADER_PACKAGES:
+        found = next((versions[n] for n in names if n in versions), None)
+        parts.append(f"{label} {found or 'absent'}")
+    return f"Debian {release}: " + ", ".join(parts)
+
+
+def vmm_versions():
+    """The QEMUs and libvirt scripts/deps provisions, as present here."""
+    host = dpkg_installed("/")
+    sid = dpkg_installed(qemus.CACHE / "sid")
+    cached = qemus.CACHE / "qemu-7.2/.deb-version"
+    q72 = cached.read_text().split("Version: ")[-1].strip() if cached.exists() else "absent"
+    return (f"QEMU {host.get('qemu-system-x86', 'absent')} (installed), QEMU {q72} "
+            f"(unpacked in {qemus.CACHE / 'qemu-7.2'}), QEMU "
+            f"{sid.get('qemu-system-x86', 'absent')} (sid chroot {qemus.CACHE / 'sid'}), "
+            f"libvirt {host.get('libvirt-daemon', 'absent')} (installed), libvirt "
+            f"{sid.get('libvirt-daemon', 'absent')} (sid chroot)")
+
+
 def pytest_report_header(config):
-    """Which QEMUs the tests run, and with which -cpu this host took; which
-    libinih versions the config unit test runs with."""
-    inih = [inih_versions.describe(BUILD)]
+    """The Debians the tests build on (this machine's and the Debian 13
+    chroot's), the VMMs present, which QEMUs the tests run with which -cpu
+    this host took, and which libinih versions the config unit test runs
+    with."""
+    trixie = qemus.CACHE / "trixie"
+    lines = [debian_versions("/") or "Debian: not a Debian system",
+             (debian_versions(trixie) or f"Debian 13: no chroot at {trixie} (scripts/deps test)")
+             + (f" (chroot {trixie})" if (trixie / ".kvmstats-complete").exists() else ""),
+             vmm_versions(), inih_versions.describe(BUILD)]
     if kvm_missing_reason():
-        return [f"QEMU: not run: {kvm_missing_reason()}"] + inih
-    return [qemus.describe(q) for q in qemus.QEMUS.values()] + inih
+        return lines + [f"QEMU: not run: {kvm_missing_reason()}"]
+    return lines + [qemus.describe(q) for q in qemus.QEMUS.values()]
 
 
 def kvm_missing_reason():
@@ -197,6 +252,7 @@ def requires_qemu_version(version):
 
 requires_qemu = requires_qemu_version("7.2")
 requires_qemu10 = requires_qemu_version("10")
+requires_qemu11 = requires_qemu_version("11")
 
 
 class QemuVM:

@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: MIT
 """The QEMUs the tests and the bench run, and how to start them on this host.
 
-scripts/deps provisions two (under $KVMSTATS_CACHE, /var/cache/kvm_stats):
+scripts/deps provisions three (under $KVMSTATS_CACHE, /var/cache/kvm_stats):
   - "10": QEMU 10.0 from bookworm-backports, installed as
     /usr/bin/qemu-system-x86_64. It holds one stats fd per vCPU and no VM
     stats fd, as every QEMU >= 8.1 does;
   - "7.2": QEMU 7.2 from bookworm, unpacked into qemu-7.2/, run with -L for
-    the firmware of the installed QEMU. It holds no stats fd at all.
+    the firmware of the installed QEMU. It holds no stats fd at all;
+  - "11": sid's QEMU 11, installed in a sid chroot (sid/, made by
+    scripts/debian-chroot ensure sid: its libraries are newer than Debian
+    12's) and run through scripts/debian-chroot exec, which execs down to
+    QEMU, so the pid a test started is QEMU's, and /tmp, /dev and /proc are
+    the host's: the tests read it as they read the others.
 
 Which -cpu a host's KVM accepts is probed, never assumed: on some hosts of
 this kind QEMU aborts with -cpu host ("failed to set MSR 0x10a", the
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 
 CACHE = Path(os.environ.get("KVMSTATS_CACHE", "/var/cache/kvm_stats"))
+DEBIAN_CHROOT = Path(__file__).resolve().parent.parent / "scripts/debian-chroot"
 CPU_CANDIDATES = ("host", "host,-arch-capabilities", "max", "qemu64")
 FIRMWARE = ("-L", "/usr/share/seabios", "-L", "/usr/share/qemu")
 
@@ -33,12 +39,13 @@ class Unavailable(Exception):
     """This QEMU cannot run VMs here; str() is the reason."""
 
 
-def _version(binary):
+def _version(argv):
+    binary = " ".join(argv)
     try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
+        out = subprocess.run([*argv, "--version"], capture_output=True, text=True,
                              timeout=20).stdout
-    except OSError as e:
-        raise Unavailable(f"{binary}: {e.strerror}") from None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise Unavailable(f"{binary}: {getattr(e, 'strerror', None) or e}") from None
     m = re.search(r"version (\d+)\.(\d+)\.(\d+)", out)
     if not m:
         raise Unavailable(f"{binary} --version printed no version: {out[:80]!r}")
@@ -48,19 +55,22 @@ def _version(binary):
 class Qemu:
     """One QEMU binary: its argv prefix, its version, the -cpu this host takes."""
 
-    def __init__(self, label, binary, prefix_args=()):
+    def __init__(self, label, binary, prefix_args=(), chroot=None):
+        """chroot: the name of a scripts/debian-chroot chroot binary is in."""
         self.label = label
         self.binary = str(binary)
-        self.prefix = [self.binary, *prefix_args]
+        runner = [str(DEBIAN_CHROOT), "exec", chroot] if chroot else []
+        self.prefix = [*runner, self.binary, *prefix_args]
+        on_disk = CACHE / chroot / self.binary.lstrip("/") if chroot else Path(self.binary)
         self._cpu = None
         self._error = None
         self.refused = []       # "cpu: why" of each -cpu the probe refused
-        if not os.access(self.binary, os.X_OK):
-            self._error = f"QEMU {label}: {binary} is missing (run scripts/deps test)"
+        if not os.access(on_disk, os.X_OK):
+            self._error = f"QEMU {label}: {on_disk} is missing (run scripts/deps test)"
             self.version = None
         else:
             try:
-                self.version = _version(self.binary)
+                self.version = _version([*runner, self.binary])
             except Unavailable as e:
                 self._error = str(e)
                 self.version = None
@@ -136,7 +146,8 @@ class Qemu:
 
 QEMU_10 = Qemu("10", "/usr/bin/qemu-system-x86_64")
 QEMU_72 = Qemu("7.2", CACHE / "qemu-7.2/usr/bin/qemu-system-x86_64", FIRMWARE)
-QEMUS = {"10": QEMU_10, "7.2": QEMU_72}
+QEMU_11 = Qemu("11", "/usr/bin/qemu-system-x86_64", chroot="sid")
+QEMUS = {"10": QEMU_10, "7.2": QEMU_72, "11": QEMU_11}
 
 
 def describe(q):

@@ -8,6 +8,12 @@ own, and a libvirtd the host runs is never touched (its sockets are not
 even visible in there). The tests reach it through the read-only socket
 outside: qemu:///system?socket=<root>/run/libvirt/libvirt-sock-ro.
 
+With chroot= (scripts/debian-chroot's sid chroot: libvirt 12, QEMU 11) the
+same libvirtd runs inside that chroot, read-only but for those directories,
+with the host's /proc, /dev, /sys and /tmp and PID namespace: its sockets
+and its domains' pid files are where the host's tests look, and its QEMUs'
+pids are the host's.
+
 QEMU's output goes to files (stdio_handler = "file"), so no virtlogd is
 needed. On this machine QEMU only starts under libvirt with namespaces = [],
 user/group root and no cgroup controllers (KVM_STATS_FACTS.md). Started and
@@ -40,8 +46,9 @@ def version():
 
 
 class PrivateLibvirtd:
-    def __init__(self, root=None):
+    def __init__(self, root=None, chroot=None):
         self.root = Path(root or tempfile.mkdtemp(prefix="kvmstats-libvirt-"))
+        self.chroot = Path(chroot) if chroot else None
         self.dirs = {
             "/etc/libvirt": self.root / "etc",
             "/var/lib/libvirt": self.root / "lib",
@@ -71,12 +78,23 @@ class PrivateLibvirtd:
         (etc / "qemu").mkdir(exist_ok=True)
 
     def start(self, timeout=30):
-        binds = "".join(f"mount --bind {host} {inside} && "
+        t = self.chroot or ""
+        binds = "".join(f"mount --bind {host} {t}{inside} && "
                         for inside, host in self.dirs.items())
-        # /run inside is ours: the host's libvirt sockets are not reachable.
-        script = (f"mount --make-rprivate / && {binds}"
-                  f"mount --bind {self.run} /run && "
-                  f"exec {LIBVIRTD} -d -p /run/libvirtd.pid -f /etc/libvirt/libvirtd.conf")
+        daemon = f"{LIBVIRTD} -d -p /run/libvirtd.pid -f /etc/libvirt/libvirtd.conf"
+        if self.chroot:
+            # The chroot read-only (the cache stays as made), its mount
+            # points made first; the host's /proc, /dev, /sys and /tmp.
+            mkdirs = " ".join(f"{t}{inside}" for inside in self.dirs)
+            script = (f"mount --make-rprivate / && mkdir -p {mkdirs} && "
+                      f"mount --bind {t} {t} && mount -o remount,bind,ro {t} && {binds}"
+                      f"mount --bind {self.run} {t}/run && mount -t proc proc {t}/proc && "
+                      f"mount --rbind /dev {t}/dev && mount --rbind /sys {t}/sys && "
+                      f"mount --rbind /tmp {t}/tmp && exec chroot {t} {daemon}")
+        else:
+            # /run inside is ours: the host's libvirt sockets are not reachable.
+            script = (f"mount --make-rprivate / && {binds}"
+                      f"mount --bind {self.run} /run && exec {daemon}")
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
         r = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env,
                            capture_output=True, text=True, timeout=timeout)

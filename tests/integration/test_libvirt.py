@@ -9,6 +9,10 @@ comparison (compared, equal, missing, different) per domain.
 
 The daemon (tests/integration/libvirt_daemon.py) runs in a mount namespace
 of its own, on its own sockets and state directories, and is stopped by pid.
+
+Then sid's libvirt 12 with sid's QEMU 11, both in the sid chroot
+scripts/deps makes (scripts/debian-chroot ensure sid): one domain, every
+domstats value against kvmstat's again.
 """
 import json
 import os
@@ -343,3 +347,54 @@ def test_hostile_names_collectd(libvirtd, hostile, tmp_path):
         for p in cd.data_dir.glob("**/*"):
             assert "\n" not in str(p) and "/../" not in str(p)
         assert cd.proc.poll() is None
+
+
+SID = qemus.CACHE / "sid"
+
+
+def libvirt12_missing_reason():
+    reason = qemu_missing_reason("11")
+    if reason:
+        return reason
+    if not os.access(SID / "usr/sbin/libvirtd", os.X_OK):
+        return f"SKIP: no libvirtd in {SID} (scripts/deps test makes the sid chroot)"
+    return None
+
+
+@pytest.fixture
+def libvirtd12():
+    reason = libvirt12_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    d = PrivateLibvirtd(chroot=SID)
+    try:
+        d.start()
+        yield d
+    finally:
+        d.close()
+
+
+def test_libvirt12_qemu11_every_domstats_value_is_reported_and_equal(libvirtd12):
+    """sid's libvirt 12 (in its chroot) running sid's QEMU 11: every KVM
+    value of virsh domstats equals kvmstat's, vCPUs from the held fds."""
+    d = libvirtd12
+    xml = domain_xml("lv-q11", qemus.QEMU_11.binary, qemus.QEMU_11.cpu(), vcpus=2)
+    path = d.root / "lv-q11.xml"
+    path.write_text(xml)
+    d.virsh("create", str(path), "--paused")
+    pid = d.domain_pid("lv-q11")
+    assert pid, "no pid file for lv-q11"
+    time.sleep(0.5)	# paused: nothing moves after the vCPUs are created
+    daemon = d.virsh("version", "--daemon", ro=True).stdout
+    expected = domstats(d)["lv-q11"]
+    obj, err = kvmstat_json(d.uri, [pid])
+    got = vms_of(obj)
+    assert pid in got, f"lv-q11 (pid {pid}) not reported: {err}"
+    compared, equal, missing, different, sources = compare(expected, got[pid])
+    print(f"\n{daemon.strip()}\nlv-q11 (QEMU 11): compared {compared}, equal {equal}, "
+          f"missing {len(missing)}, different {len(different)}, sources {sources}")
+    assert "Running against daemon: 12." in daemon, daemon
+    assert compared > 50, expected
+    assert not missing, missing
+    assert not different, different
+    assert sources["vm"] == {"libvirt"} and sources["vcpu"] == {"fd"}
