@@ -69,12 +69,18 @@ class ContainedQemu:
         pw = pwd.getpwnam(user)
         setpriv = [] if user == "root" else [
             "setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+        # The fixtures are bound to a host directory first: the tree may
+        # itself be under /tmp (a clone in CI), which the tmpfs hides, or
+        # under a directory user cannot enter.
+        hold = self.logdir / "fixtures"
+        hold.mkdir()
         # The socket is made ready (mode, group) before the test sees it.
         inner = " ".join([
+            f"mount --bind {FIXTURES} {hold} &&",
             "mount -t tmpfs -o mode=1777 tmpfs /tmp &&",
             f"mkdir -p -m 1777 {os.path.dirname(path)} &&",
             *(["ln -s", link_to, f"{path} &&"] if link_to else []),
-            "exec", *setpriv, sys.executable, FAKEVMM,
+            "exec", *setpriv, sys.executable, str(hold / "fakevmm.py"),
             "--qmp", "/tmp/q.sock" if link_to else path,
             "--log", str(self.log), "--tick", str(tick), "--no-vm",
             "-name", "guest=ctr1"])
