@@ -117,7 +117,9 @@ static void draw_row(const struct top *t, int y, const struct row *r, bool selec
 	if (r->gone_at == 0 && r->vcpu < 0)
 		top_putf(y, 7 + 1 + NAME_W + 1, 5, "%5zu", r->nvcpus);
 	for (int c = 0; c < n; c++) {
-		if (r->have[c])
+		if (r->have[c] && t->cols[c].sched != COL_STAT)
+			snprintf(num, sizeof(num), "%.1f", r->val[c]);	/* a percentage */
+		else if (r->have[c])
 			fmt_num(num, sizeof(num), r->val[c], t->cols[c].width);
 		else
 			snprintf(num, sizeof(num), "-");
