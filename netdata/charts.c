@@ -544,13 +544,12 @@ int chart_show_nonzero(const struct chart *c, const uint64_t *const values[CHART
 
 		if (v && v[c->dims[i].slot] != 0)
 			last = i + 1;
-		if (!shown[i] && v && v[c->dims[i].slot] != 0) {
-			shown[i] = true;
-			added = 1;
-		}
 	}
-	for (size_t i = 0; c->buckets && i < last; i++) {
-		if (!shown[i]) {
+	for (size_t i = 0; i < c->ndims; i++) {
+		const uint64_t *v = values[c->dims[i].source];
+		bool show = c->buckets ? i < last : v && v[c->dims[i].slot] != 0;
+
+		if (show && !shown[i]) {
 			shown[i] = true;
 			added = 1;
 		}
