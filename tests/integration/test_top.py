@@ -521,9 +521,11 @@ class Samples:
         p.t_end = time.monotonic()
         return p
 
-    def next(self, settle=0.25, timeout=15):
+    def next(self, settle=0.7, timeout=15):
         """The next sample's (before, moved, clock) polls: clock.t_end is
-        the latest its clock can have been read."""
+        the latest its clock can have been read. A sample's reads may
+        pause while QMP answers (at most its 500 ms deadline): reads
+        after settle seconds of none belong to the next sample."""
         deadline = time.monotonic() + timeout
         before = self.poll()
         while (moved := self.poll()).syscr == before.syscr:
