@@ -423,8 +423,10 @@ static const char *const help_text[] = {
 	"  p space      pause / resume sampling",
 	"  r            reset: vCPU values count from now",
 	"",
-	"Rates are per second over the last interval. A VM that exits is",
-	"marked \"gone\", then dropped.",
+	"Rates are per second over the last interval. run% and wait%: the",
+	"vCPU threads on a CPU and runnable waiting for one, % of one CPU",
+	"(a VM: its vCPUs' sum). A VM that exits is marked \"gone\", then",
+	"dropped.",
 };
 
 static void draw_help(const struct top *t)
