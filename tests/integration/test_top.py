@@ -527,7 +527,14 @@ class Samples:
         pause while QMP answers (at most its 500 ms deadline): reads
         after settle seconds of none belong to the next sample."""
         deadline = time.monotonic() + timeout
-        before = self.poll()
+        # Not in the middle of one: first settle seconds without a read.
+        before = quiet = self.poll()
+        while before.t - quiet.t < settle:
+            assert time.monotonic() < deadline, "the view never rests"
+            time.sleep(0.002)
+            before = self.poll()
+            if before.syscr != quiet.syscr:
+                quiet = before
         while (moved := self.poll()).syscr == before.syscr:
             assert time.monotonic() < deadline, "the view took no sample"
             before = moved
