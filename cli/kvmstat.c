@@ -28,6 +28,7 @@
 #include "priv.h"
 #include "memview.h"
 #include "namejson.h"
+#include "sched_track.h"
 #include "top.h"
 
 #define MAX_PIDS 64
@@ -341,84 +342,17 @@ static uint64_t stat_sum(const uint64_t *values, const struct kvmstats_desc *d)
 
 /* ------------------------------------------------------------------ sched */
 
-/*
- * What kvmstat keeps of a vCPU (kvmstats_vcpu.user) or a VM
- * (kvmstats_vm.user) between samples: its scheduler totals (counters that
- * never go back, over thread replacements) at the last two samples.
- */
-struct sched_track {
-	struct kvmstats_sched_total prev, cur;
-	uint64_t prev_ns, cur_ns;	/* CLOCK_MONOTONIC of the samples */
-	unsigned samples;
-};
-
-static void track(void **user, const struct kvmstats_sched_total *t, uint64_t now)
-{
-	struct sched_track *k = *user;
-
-	if (!k) {
-		k = calloc(1, sizeof(*k));
-		if (!k)
-			return;		/* no rate for it: "-" */
-		*user = k;
-	}
-	k->prev = k->cur;
-	k->prev_ns = k->cur_ns;
-	k->cur = *t;
-	k->cur_ns = now;
-	k->samples++;
-}
-
-/* After each sample: every vCPU's and VM's totals. */
-static void track_sched(struct kvmstats_host *host)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	for (size_t i = 0; i < host_nvms(host); i++) {
-		struct kvmstats_vm *vm = host_vm(host, i);
-
-		track(&vm->user, &vm->sched_vcpus, now);
-		for (size_t j = 0; j < vm->nvcpus; j++)
-			track(&vm->vcpus[j]->user, &vm->vcpus[j]->sched_total, now);
-	}
-}
-
 static void forget_vm(struct kvmstats_vm *vm, void *ctx)
 {
 	(void)ctx;
-	for (size_t j = 0; j < vm->nvcpus; j++) {
-		free(vm->vcpus[j]->user);
-		vm->vcpus[j]->user = NULL;
-	}
-	free(vm->user);
-	vm->user = NULL;
-}
-
-/*
- * Run and run-queue wait over the last interval, in percent of one CPU:
- * false before two samples, or while no thread is known (known false).
- */
-static bool sched_pct(const void *user, bool known, double *ret_run, double *ret_wait)
-{
-	const struct sched_track *k = user;
-	double ns;
-
-	if (!k || !known || k->samples < 2 || k->cur_ns <= k->prev_ns)
-		return false;
-	ns = (double)(k->cur_ns - k->prev_ns);
-	*ret_run = (double)(k->cur.run_ns - k->prev.run_ns) * 100.0 / ns;
-	*ret_wait = (double)(k->cur.wait_ns - k->prev.wait_ns) * 100.0 / ns;
-	return true;
+	sched_track_forget(vm);
 }
 
 static void print_pct(const void *user, bool known)
 {
 	double run, wait;
 
-	if (sched_pct(user, known, &run, &wait))
+	if (sched_track_pct(user, known, &run, &wait))
 		printf(" %6.1f %6.1f", run, wait);
 	else
 		printf(" %6s %6s", "-", "-");
@@ -609,11 +543,11 @@ static int print_table(const struct options *o, struct kvmstats_host *host)
 		for (size_t j = 0; j < vm->nvcpus; j++) {
 			snprintf(id, sizeof(id), "%d", vm->vcpus[j]->id);
 			print_row(o, &t, vm, id, &vm->vcpus[j], 1, vm->vcpus[j]->user,
-				  vm->vcpus[j]->sched.tid != 0);
+				  sched_track_vcpu_known(vm->vcpus[j]));
 		}
 		if (o->totals && vm->nvcpus > 0)
 			print_row(o, &t, vm, "all", vm->vcpus, vm->nvcpus, vm->user,
-				  vm->sched_known > 0);
+				  sched_track_vm_known(vm));
 	}
 	putchar('\n');
 	free(t.cols);
@@ -944,7 +878,7 @@ static const struct kvmstats_vm *vm_of_pid(struct kvmstats_host *host, pid_t pid
 static void json_memory_sched(json_t *row, const struct kvmstats_vm *vm)
 {
 	double run, wait;
-	bool have = vm && sched_pct(vm->user, vm->sched_known > 0, &run, &wait);
+	bool have = vm && sched_track_pct(vm->user, sched_track_vm_known(vm), &run, &wait);
 
 	json_object_set_new(row, "run_percent", have ? json_real(run) : json_null());
 	json_object_set_new(row, "wait_percent", have ? json_real(wait) : json_null());
@@ -1011,7 +945,7 @@ static int print_memory(const struct options *o, struct kvmstats_host *host)
 		if (!o->no_sched) {
 			const struct kvmstats_vm *vm = vm_of_pid(host, row->pid);
 
-			print_pct(vm ? vm->user : NULL, vm && vm->sched_known > 0);
+			print_pct(vm ? vm->user : NULL, vm && sched_track_vm_known(vm));
 		}
 		putchar('\n');
 	}
@@ -1148,10 +1082,10 @@ static int run(const struct options *o, struct kvmstats_host *host,
 	      rep.discover.denied == 0 && rep.acquire_denied == 0))
 		return explain_nothing(&rep, priv, o->npids > 0 || o->vm_filter);
 	host_sample(host);
-	track_sched(host);
+	sched_track_all(host);
 	if (top) {
 		struct top_config cfg = { .interval = o->interval, .count = o->count,
-					  .stat_filter = o->stat_filter };
+					  .stat_filter = o->stat_filter, .sched = table_sched(o) };
 
 		return top_run(host, &cfg, &news);
 	}
@@ -1162,7 +1096,7 @@ static int run(const struct options *o, struct kvmstats_host *host,
 		r = host_rescan(host, &rep);
 		scan_news(&news, r, &rep, host, say_news, NULL);
 		host_sample(host);
-		track_sched(host);
+		sched_track_all(host);
 		if (o->memory)
 			r = print_memory(o, host);
 		else

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sched_track.h"
 #include "top_internal.h"
 
 /* The intervals + and - step through, in seconds. */
@@ -141,10 +142,15 @@ static void set_columns(struct top *t)
 		struct col *c = &t->cols[n];
 
 		memset(c, 0, sizeof(*c));
-		for (size_t k = 0; k < catalog_kvmstat_ncolumns; k++)
+		c->sched = top_sched_col_of(w);
+		if (c->sched != COL_STAT && !t->cfg->sched) {
+			tell(t, "no %s with --no-sched", w);
+			continue;
+		}
+		for (size_t k = 0; c->sched == COL_STAT && k < catalog_kvmstat_ncolumns; k++)
 			if (strcmp(w, catalog_kvmstat_columns[k].heading) == 0)
 				c->cat = &catalog_kvmstat_columns[k];
-		if (!c->cat) {
+		if (!c->cat && c->sched == COL_STAT) {
 			if (decode_name_valid(w) != 1) {
 				tell(t, "not a stat name: %.60s (letters, digits, _)", w);
 				continue;
@@ -155,14 +161,9 @@ static void set_columns(struct top *t)
 			   (int)strlen(top_col_heading(c)) : STAT_W;
 		n++;
 	}
-	if (n == 0) {
-		for (; n < catalog_kvmstat_ncolumns && n < MAX_COLS; n++) {
-			memset(&t->cols[n], 0, sizeof(t->cols[n]));
-			t->cols[n].cat = &catalog_kvmstat_columns[n];
-			t->cols[n].width = STAT_W;
-		}
-	}
 	t->ncols = n;
+	if (n == 0)
+		top_default_cols(t);
 	top_set_sort(t, 0);
 }
 
@@ -360,6 +361,7 @@ static void sample(struct top *t)
 		t->message[0] = '\0';
 	scan_news(t->news, r, &rep, t->host, say_news, t);
 	host_sample(t->host);
+	sched_track_all(t->host);
 	t->t_prev = t->t_cur;
 	t->t_cur = top_now();
 	t->samples++;
@@ -398,15 +400,10 @@ int top_run(struct kvmstats_host *host, const struct top_config *cfg,
 	double next;
 	int status = 0;
 
-	if (cfg->stat_filter) {
+	if (cfg->stat_filter)
 		t.cols_from_filter = true;
-	} else {
-		for (size_t i = 0; i < catalog_kvmstat_ncolumns && i < MAX_COLS; i++) {
-			t.cols[i].cat = &catalog_kvmstat_columns[i];
-			t.cols[i].width = STAT_W;
-		}
-		t.ncols = catalog_kvmstat_ncolumns < MAX_COLS ? catalog_kvmstat_ncolumns : MAX_COLS;
-	}
+	else
+		top_default_cols(&t);
 	top_set_sort(&t, t.ncols ? 0 : SORT_NAME);
 	/* Not initscr(): it exits when the terminal is unknown. */
 	screen = newterm(NULL, stdout, stdin);

@@ -16,6 +16,8 @@ struct top_config {
 	unsigned long count;		/* samples before leaving; 0: until q */
 	/* -s: the columns are the stats that pass it; NULL: kvmstat's columns. */
 	const struct filter *stat_filter;
+	/* run% and wait% are among the columns (not with --no-sched). */
+	bool sched;
 };
 
 /*

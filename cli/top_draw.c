@@ -117,7 +117,9 @@ static void draw_row(const struct top *t, int y, const struct row *r, bool selec
 	if (r->gone_at == 0 && r->vcpu < 0)
 		top_putf(y, 7 + 1 + NAME_W + 1, 5, "%5zu", r->nvcpus);
 	for (int c = 0; c < n; c++) {
-		if (r->have[c])
+		if (r->have[c] && t->cols[c].sched != COL_STAT)
+			snprintf(num, sizeof(num), "%.1f", r->val[c]);	/* a percentage */
+		else if (r->have[c])
 			fmt_num(num, sizeof(num), r->val[c], t->cols[c].width);
 		else
 			snprintf(num, sizeof(num), "-");
@@ -421,8 +423,10 @@ static const char *const help_text[] = {
 	"  p space      pause / resume sampling",
 	"  r            reset: vCPU values count from now",
 	"",
-	"Rates are per second over the last interval. A VM that exits is",
-	"marked \"gone\", then dropped.",
+	"Rates are per second over the last interval. run% and wait%: the",
+	"vCPU threads on a CPU and runnable waiting for one, % of one CPU",
+	"(a VM: its vCPUs' sum). A VM that exits is marked \"gone\", then",
+	"dropped.",
 };
 
 static void draw_help(const struct top *t)

@@ -20,8 +20,15 @@
 #define GONE_KEEP_S 3.0		/* an exited VM stays marked this long, at least */
 #define MESSAGE_S 10.0		/* news stays on the status line this long */
 
-/* A column of the VM and vCPU tables: a kvmstat column or any stat by name. */
+/*
+ * A column of the VM and vCPU tables: a kvmstat column, any stat by name,
+ * or run% / wait% (sched_track.h: the vCPU threads' time on a CPU and
+ * runnable waiting for one, percent of one CPU; a VM's sums its vCPUs').
+ */
+enum col_sched { COL_STAT, COL_RUN, COL_WAIT };
+
 struct col {
+	enum col_sched sched;			/* COL_STAT: cat or stat */
 	const struct catalog_column *cat;	/* or NULL: stat */
 	char stat[DECODE_NAME_MAX + 1];
 	int width;
@@ -100,8 +107,12 @@ void top_safe_copy(char *dst, size_t size, const char *src);
 bool top_cumulative_like(const struct kvmstats_desc *d);
 uint64_t top_stat_sum(const uint64_t *values, const struct kvmstats_desc *d);
 const char *top_col_heading(const struct col *c);
+/* "run%" or "wait%": COL_RUN or COL_WAIT; else COL_STAT. */
+enum col_sched top_sched_col_of(const char *heading);
 bool top_vm_cell(const struct top *t, const struct col *c,
 		 const struct kvmstats_vm *vm, double *ret);
+/* The default columns: kvmstat's, with run% wait% after exits unless --no-sched. */
+void top_default_cols(struct top *t);
 struct kvmstats_vm *top_find_vm(const struct top *t, pid_t pid, uint64_t start);
 struct kvmstats_vcpu *top_find_vcpu(const struct kvmstats_vm *vm, int id);
 void top_cols_from_filter(struct top *t);

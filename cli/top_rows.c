@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sched_track.h"
 #include "top_internal.h"
 
 double top_now(void)
@@ -61,7 +62,57 @@ static int col_find(const struct col *c, const struct kvmstats_schema *s)
 
 const char *top_col_heading(const struct col *c)
 {
+	switch (c->sched) {
+	case COL_RUN:
+		return "run%";
+	case COL_WAIT:
+		return "wait%";
+	case COL_STAT:
+		break;
+	}
 	return c->cat ? c->cat->heading : c->stat;
+}
+
+enum col_sched top_sched_col_of(const char *heading)
+{
+	if (strcmp(heading, "run%") == 0)
+		return COL_RUN;
+	if (strcmp(heading, "wait%") == 0)
+		return COL_WAIT;
+	return COL_STAT;
+}
+
+/*
+ * exits, then run% and wait% (in 80 columns five fit: the question "is
+ * this VM starved" wants them in sight), then kvmstat's other columns.
+ */
+void top_default_cols(struct top *t)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < catalog_kvmstat_ncolumns && n < MAX_COLS; k++) {
+		memset(&t->cols[n], 0, sizeof(t->cols[n]));
+		t->cols[n].cat = &catalog_kvmstat_columns[k];
+		t->cols[n++].width = STAT_W;
+		for (int c = COL_RUN; k == 0 && t->cfg->sched && c <= COL_WAIT &&
+		     n < MAX_COLS; c++) {
+			memset(&t->cols[n], 0, sizeof(t->cols[n]));
+			t->cols[n].sched = (enum col_sched)c;
+			t->cols[n++].width = STAT_W;
+		}
+	}
+	t->ncols = n;
+}
+
+/* A run% or wait% cell from what sched_track kept of a VM or a vCPU. */
+static bool sched_cell(const struct col *c, const void *user, bool known, double *ret)
+{
+	double run, wait;
+
+	if (!sched_track_pct(user, known, &run, &wait))
+		return false;
+	*ret = c->sched == COL_RUN ? run : wait;
+	return true;
 }
 
 /*
@@ -96,6 +147,8 @@ bool top_vm_cell(const struct top *t, const struct col *c,
 	double sum = 0, v;
 	bool any = false, rate;
 
+	if (c->sched != COL_STAT)
+		return sched_cell(c, vm->user, sched_track_vm_known(vm), ret);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		const struct statsfd *s = vm->vcpus[i]->stats;
 		int d = col_find(c, s->schema);
@@ -241,7 +294,11 @@ int top_build_vcpus(struct top *t)
 		r->nvcpus = 1;
 		r->source = c->source;
 		for (size_t k = 0; k < t->ncols; k++) {
-			r->have[k] = cell(t, &t->cols[k], c->stats, &rate, &is_rate);
+			if (t->cols[k].sched != COL_STAT)
+				r->have[k] = sched_cell(&t->cols[k], c->user,
+							sched_track_vcpu_known(c), &rate);
+			else
+				r->have[k] = cell(t, &t->cols[k], c->stats, &rate, &is_rate);
 			r->val[k] = rate;
 		}
 	}

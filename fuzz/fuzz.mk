@@ -6,7 +6,7 @@
 #   make fuzz                          replay fuzz/regressions/, then fuzz each
 #                                      target for FUZZ_SECONDS; fails on a finding
 #   make fuzz FUZZ_DECODE_RUNS=10000000  the decoder for that many executions
-#   make fuzz-decode, fuzz-qmp, fuzz-parsers, fuzz-netdata_config
+#   make fuzz-decode, fuzz-qmp, fuzz-parsers, fuzz-netdata_config, fuzz-sched
 #                                      one target only
 #   make fuzz-build                    build the targets and seeds only
 #                                      (fuzz/README.md, "Open findings")
@@ -51,7 +51,7 @@ else
 FUZZ_O := $(O)/fuzz
 FUZZ_INIH_LIBS := -linih
 endif
-FUZZ_TARGETS := decode qmp parsers netdata_config
+FUZZ_TARGETS := decode qmp parsers netdata_config sched
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz_%)
 FUZZ_SANITIZE := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -MMD -MP \
@@ -62,6 +62,7 @@ fuzz_objs = $(patsubst %.c,$(FUZZ_O)/obj/%.o,fuzz/fuzz_$(1).c $(2))
 $(FUZZ_O)/fuzz_decode: $(call fuzz_objs,decode,common/decode.c)
 $(FUZZ_O)/fuzz_qmp: $(call fuzz_objs,qmp,common/qmp_parse.c common/decode.c)
 $(FUZZ_O)/fuzz_parsers: $(call fuzz_objs,parsers,common/filter.c common/cmdline.c common/uevent.c common/util.c)
+$(FUZZ_O)/fuzz_sched: $(call fuzz_objs,sched,common/sources/sched.c common/util.c)
 $(FUZZ_O)/fuzz_netdata_config: $(call fuzz_objs,netdata_config,netdata/config.c \
 		common/filter.c common/catalog.c) $(FUZZ_INIH_OBJS)
 FUZZ_LIBS_qmp := -ljansson

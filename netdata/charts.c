@@ -216,6 +216,7 @@ static int add_histogram(struct builder *b, const struct kvmstats_desc *d,
 	c->type = b->opt->heatmap ? "heatmap" : "stacked";
 	c->algorithm = "incremental";
 	c->priority = PRIORITY_BASE + (int)g * 20 + 10;
+	c->buckets = true;
 	for (uint32_t i = 0; i < d->size; i++) {
 		struct chart_dim dim = {
 			.source = source, .slot = d->index + i,
@@ -535,12 +536,20 @@ void chart_update(FILE *out, const char *type_id, const char *prefix,
 
 int chart_show_nonzero(const struct chart *c, const uint64_t *const values[CHART_NSOURCES], bool *shown)
 {
+	size_t last = 0;	/* 1 + the last dimension not zero */
 	int added = 0;
 
 	for (size_t i = 0; i < c->ndims; i++) {
 		const uint64_t *v = values[c->dims[i].source];
 
-		if (!shown[i] && v && v[c->dims[i].slot] != 0) {
+		if (v && v[c->dims[i].slot] != 0)
+			last = i + 1;
+	}
+	for (size_t i = 0; i < c->ndims; i++) {
+		const uint64_t *v = values[c->dims[i].source];
+		bool show = c->buckets ? i < last : v && v[c->dims[i].slot] != 0;
+
+		if (show && !shown[i]) {
 			shown[i] = true;
 			added = 1;
 		}

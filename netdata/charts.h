@@ -51,6 +51,12 @@ struct chart {
 	const char *type;	/* line, stacked, heatmap */
 	const char *algorithm;	/* incremental or absolute */
 	int priority;
+	/*
+	 * The dimensions are a histogram's buckets, ascending: shown only as
+	 * a prefix (chart_show_nonzero()), since Netdata keeps dimensions in
+	 * the order it learns them and a heatmap reads them in that order.
+	 */
+	bool buckets;
 	struct chart_dim *dims;
 	size_t ndims;
 };
@@ -142,8 +148,11 @@ void chart_update(FILE *out, const char *type_id, const char *prefix,
 		  uint64_t usec, const bool *shown);
 
 /*
- * Marks in shown[] (c->ndims) the dimensions whose value is not zero.
- * Returns 1 when one was newly marked (the chart wants defining again).
+ * Marks in shown[] (c->ndims) the dimensions whose value is not zero; for
+ * a histogram's (c->buckets), every bucket up to the last one not zero, so
+ * that a bucket never follows a larger one (were bucket 29 shown first and
+ * bucket 7 later, Netdata would append 7 after 29). Returns 1 when one was
+ * newly marked (the chart wants defining again).
  */
 int chart_show_nonzero(const struct chart *c, const uint64_t *const values[CHART_NSOURCES],
 		       bool *shown);

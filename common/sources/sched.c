@@ -86,6 +86,18 @@ static void total_add(struct kvmstats_sched_total *t, const struct kvmstats_sche
 	t->timeslices += a->timeslices;
 }
 
+/*
+ * A decimal number ending at stop, as the kernel's and QEMU's printf
+ * write one: digits only, no leading zero but for 0 itself.
+ */
+static bool parse_dec(const char *s, char stop, unsigned long max, unsigned long *ret,
+		      const char **ret_end)
+{
+	if (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+		return false;
+	return util_parse_ulong(s, stop, 0, max, ret, ret_end);
+}
+
 int sched_parse_schedstat(const char *buf, size_t len, struct kvmstats_sched_total *ret)
 {
 	char text[TEXT_MAX];
@@ -97,7 +109,7 @@ int sched_parse_schedstat(const char *buf, size_t len, struct kvmstats_sched_tot
 	memcpy(text, buf, len);
 	text[len] = '\0';
 	for (int i = 0; i < 3; i++) {
-		if (!util_parse_ulong(s, i < 2 ? ' ' : '\n', 0, UINT64_MAX, &v[i], &s))
+		if (!parse_dec(s, i < 2 ? ' ' : '\n', UINT64_MAX, &v[i], &s))
 			return -EBADMSG;
 		s++;
 	}
@@ -107,18 +119,26 @@ int sched_parse_schedstat(const char *buf, size_t len, struct kvmstats_sched_tot
 	return 0;
 }
 
-/* "0x<hex>" ending at stop; strtoull alone would take blanks and signs. */
+/*
+ * "0x<hex>" ending at stop, as the kernel's "0x%lx" writes it: lower-case
+ * digits, no leading zero but for 0x0 (strtoull alone would take blanks,
+ * signs, upper case and a second "0x").
+ */
 static bool parse_hex(const char *s, char stop, unsigned long long *ret, const char **ret_end)
 {
 	unsigned long long v;
+	const char *p = s + 2;
 	char *end;
 
-	if (s[0] != '0' || s[1] != 'x' || !((s[2] >= '0' && s[2] <= '9') ||
-					    (s[2] >= 'a' && s[2] <= 'f')))
+	if (s[0] != '0' || s[1] != 'x' || (p[0] == '0' && p[1] != stop))
+		return false;
+	while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+		p++;
+	if (p == s + 2 || *p != stop)
 		return false;
 	errno = 0;
 	v = strtoull(s + 2, &end, 16);
-	if (errno != 0 || *end != stop)
+	if (errno != 0 || end != p)
 		return false;
 	*ret = v;
 	*ret_end = end;
@@ -146,7 +166,7 @@ int sched_parse_syscall(const char *buf, size_t len, int *ret_fd)
 		s = text + 3;
 		nargs = 2;
 	} else {
-		if (!util_parse_ulong(s, ' ', 0, 0xffffffffUL, &nr, &s))
+		if (!parse_dec(s, ' ', 0xffffffffUL, &nr, &s))
 			return -EBADMSG;
 		s++;
 		nargs = 8;	/* six arguments, sp, pc */
@@ -177,7 +197,7 @@ int sched_parse_comm(const char *buf, size_t len, int *ret_id)
 	memcpy(text, buf, len);
 	text[len] = '\0';
 	if (strncmp(text, "CPU ", 4) != 0 ||
-	    !util_parse_ulong(text + 4, '/', 0, 0x7fffffffUL, &id, &end) ||
+	    !parse_dec(text + 4, '/', 0x7fffffffUL, &id, &end) ||
 	    strcmp(end, "/KVM") != 0)
 		return 0;
 	*ret_id = (int)id;

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, FIXTURES, requires_kvm, wait_for
+from conftest import BUILD, FIXTURES, ROOT, requires_kvm, wait_for
 from fakeproc import FakeProc
 
 KVMSTAT = str(BUILD / "kvmstat")
@@ -41,16 +41,23 @@ class Fakes:
     def __init__(self, tmp):
         self.tmp, self.fake, self.procs = tmp, FakeProc(), {}
 
-    def start(self, name, rate, proc_name=None):
+    def start(self, name, rate, proc_name=None, spin=False):
+        """spin: busy vCPU threads named "CPU N/KVM" (their tids in
+        proc.spin_tids), listed with kvm-vcpu fds and the real task/
+        directory, as QEMU's look to the core."""
         sock = self.tmp / f"{name}.qmp"
         proc = subprocess.Popen([FAKEVMM, "--no-vm", "--qmp", str(sock), "--rate", str(rate),
-                                 "--hist"],
+                                 "--hist", *(["--spin"] if spin else [])],
                                 stdout=subprocess.PIPE, text=True)
         self.procs[name] = proc
         line = proc.stdout.readline().split()
         assert line[:1] == ["ready"], line
-        self.fake.add(proc.pid, cmdline=["qemu-system-x86_64", "-name",
-                                         f"guest={proc_name or name}"])
+        proc.spin_tids = [int(t) for w in line[2:] if w.startswith("spin=")
+                          for t in w[5:].split(",")]
+        fds = {10: "anon_inode:kvm-vm"}
+        fds.update({11 + i: f"anon_inode:kvm-vcpu:{i}" for i in range(len(proc.spin_tids))})
+        self.fake.add(proc.pid, fds=fds, tasks=spin,
+                      cmdline=["qemu-system-x86_64", "-name", f"guest={proc_name or name}"])
         return proc
 
     def kill(self, name):
@@ -475,3 +482,205 @@ def test_top_testvms(testvm, tmp_path):
         assert t.running()
     finally:
         t.kill()
+
+
+def schedstat(pid, tid):
+    """(run ns, run-queue wait ns) of a thread, from the kernel."""
+    run, wait, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+    return int(run), int(wait)
+
+
+class Samples:
+    """When the view samples, seen from outside, with the threads' counters
+    around it. Each sample of the view is a burst of read syscalls (the
+    /proc files of its rescan, the vCPU threads' schedstat) counted in
+    /proc/<view>/io's syscr; between samples it reads nothing (QMP's
+    recv() is no read). Each poll reads the threads' schedstat, then
+    syscr, then schedstat again, so for a burst seen between the polls
+    `before` (syscr not yet moved) and `moved` (syscr at its final value)
+    every counter the view read lies between before.first and moved.last
+    (the counters never go back), and the view's own clock of the sample
+    (taken right after its reads, before it draws: a write, counted in
+    syscw) between before.t and the end of the first poll that saw syscw
+    move (settled, if the screen did not change)."""
+
+    class Poll:
+        pass
+
+    def __init__(self, view_pid, threads):
+        self.view, self.threads = view_pid, threads
+
+    def poll(self):
+        p = self.Poll()
+        p.t = time.monotonic()
+        p.first = [schedstat(pid, tid) for pid, tid in self.threads]
+        io = Path(f"/proc/{self.view}/io").read_text()
+        p.syscr = int(re.search(r"^syscr: (\d+)$", io, re.M).group(1))
+        p.syscw = int(re.search(r"^syscw: (\d+)$", io, re.M).group(1))
+        p.last = [schedstat(pid, tid) for pid, tid in self.threads]
+        p.t_end = time.monotonic()
+        return p
+
+    def next(self, settle=0.7, timeout=15):
+        """The next sample's (before, moved, clock) polls: clock.t_end is
+        the latest its clock can have been read. A sample's reads may
+        pause while QMP answers (at most its 500 ms deadline): reads
+        after settle seconds of none belong to the next sample."""
+        deadline = time.monotonic() + timeout
+        # Not in the middle of one: first settle seconds without a read.
+        before = quiet = self.poll()
+        while before.t - quiet.t < settle:
+            assert time.monotonic() < deadline, "the view never rests"
+            time.sleep(0.002)
+            before = self.poll()
+            if before.syscr != quiet.syscr:
+                quiet = before
+        while (moved := self.poll()).syscr == before.syscr:
+            assert time.monotonic() < deadline, "the view took no sample"
+            before = moved
+            time.sleep(0.002)
+        settled, drawn = moved, None
+        while settled.t - moved.t < settle:
+            time.sleep(0.002)
+            settled = self.poll()
+            if settled.syscr != moved.syscr:
+                moved = settled
+            if drawn is None and settled.syscw != before.syscw:
+                drawn = settled
+        return before, moved, drawn or settled
+
+
+def pct_bounds(a, b, which):
+    """The least and most percent of one CPU that the view can have shown
+    for each thread (which: 0 run, 1 wait) between samples a and b (each
+    Samples.next()): counters bracketed by the polls, the interval by the
+    clocks."""
+    (a_before, a_moved, a_settled), (b_before, b_moved, b_settled) = a, b
+    d_min = b_before.t - a_settled.t_end
+    d_max = b_settled.t_end - a_before.t
+    out = []
+    for i in range(len(a_before.first)):
+        n_min = max(0, b_before.first[i][which] - a_moved.last[i][which])
+        n_max = b_moved.last[i][which] - a_before.first[i][which]
+        out.append((100 * n_min / (d_max * 1e9), 100 * n_max / (d_min * 1e9)))
+    return out
+
+
+def pct_cols(screen, name_col, key):
+    """{row key: (run%, wait%)} of a table whose heading has run% and wait%."""
+    lines = screen.splitlines()
+    head = lines[2].split()
+    run, wait = head.index("run%"), head.index("wait%")
+    out = {}
+    for line in lines[3:-1]:
+        f = line.split()
+        if len(f) > wait and f[0].isdigit() and f[name_col] == key(f):
+            out[f[name_col]] = (None if f[run] == "-" else float(f[run]),
+                                None if f[wait] == "-" else float(f[wait]))
+    return out
+
+
+def shown_within(shown, bounds):
+    """shown (printed with one decimal) within [lo, hi] of the bounds."""
+    lo, hi = bounds
+    return lo - 0.05 <= shown <= hi + 0.05
+
+
+@requires_tmux
+def test_top_run_wait(fakes, tmux):
+    """run% and wait% per VM and per vCPU against the threads' schedstat,
+    read by the test around the view's own samples; sorted by them with the
+    same keys as any column."""
+    busy = fakes.start("busy", 100, spin=True)
+    idle = fakes.start("idle", 100, spin=True)
+    os.kill(idle.pid, signal.SIGUSR2)            # its vCPU threads stop spinning
+    cpu = min(os.sched_getaffinity(0))
+    for tid in busy.spin_tids:                   # both of busy's on one CPU: each waits
+        os.sched_setaffinity(tid, {cpu})
+    interval = 2
+    t = tmux(interval)
+    t.wait_screen(lambda s: "run%" in s and "wait%" in s, "run% and wait% columns")
+    s = t.wait_screen(lambda s: all(v[0] is not None for v in pct_cols(
+        s, 1, lambda f: f[1]).values()) and len(pct_cols(s, 1, lambda f: f[1])) == 2,
+        "run% of both VMs", timeout=20)
+    head = s.splitlines()[2].split()
+    assert head[:7] == ["PID", "VM", "VCPUS", "SRC", "exits", "run%", "wait%"], head
+
+    # The VM's row: its two vCPU threads' sum, over the view's last interval.
+    threads = [(busy.pid, tid) for tid in busy.spin_tids]
+    samples = Samples(t.pid, threads)
+    checked = 0
+    a = samples.next()
+    for _ in range(3):
+        b = samples.next()
+        screen = t.screen()
+        assert samples.poll().syscr == b[1].syscr, "a sample while capturing"
+        bounds = pct_bounds(a, b, 0), pct_bounds(a, b, 1)
+        shown = pct_cols(screen, 1, lambda f: f[1])["busy"]
+        for which in (0, 1):
+            lo = sum(x[0] for x in bounds[which])
+            hi = sum(x[1] for x in bounds[which])
+            print(f"busy {'run wait'.split()[which]}%: shown {shown[which]}, "
+                  f"schedstat says {lo:.2f}..{hi:.2f}")
+            assert shown_within(shown[which], (lo, hi)), (which, shown, lo, hi, screen)
+        checked += 1
+        a = b
+    # Two threads on one CPU: together at most one CPU, each waiting.
+    assert shown[0] <= 100 + 0.05 and shown[1] > 10, shown
+    idle_shown = pct_cols(screen, 1, lambda f: f[1])["idle"]
+    assert idle_shown[0] < 5, idle_shown
+
+    # Sorting: > from exits to run%, then wait%; s by name; busy first.
+    t.keys(">")
+    s = t.wait_screen(lambda s: "sort: run% desc" in s, "sort by run%")
+    assert host_rows(s)[1] == ["busy", "idle"]
+    t.keys(">")
+    s = t.wait_screen(lambda s: "sort: wait% desc" in s, "sort by wait%")
+    assert host_rows(s)[1] == ["busy", "idle"]
+    t.keys("I")
+    s = t.wait_screen(lambda s: "sort: wait% asc" in s, "wait% ascending")
+    assert host_rows(s)[1] == ["idle", "busy"]
+    t.keys("s")
+    t.type("run%")
+    t.keys("Enter")
+    s = t.wait_screen(lambda s: "sort: run% desc" in s, "s run%")
+    assert host_rows(s)[1] == ["busy", "idle"]
+
+    # The VM's vCPUs: each thread's own.
+    t.keys("Home", "Enter")
+    t.wait_screen(lambda s: "VM busy" in s and len(pct_cols(s, 1, lambda f: f[1])) == 2
+                  and all(v[0] is not None for v in pct_cols(s, 1, lambda f: f[1]).values()),
+                  "busy's vCPUs with run%")
+    a = samples.next()
+    b = samples.next()
+    screen = t.screen()
+    assert samples.poll().syscr == b[1].syscr, "a sample while capturing"
+    rows = pct_cols(screen, 1, lambda f: f[1])
+    for which in (0, 1):
+        bounds = pct_bounds(a, b, which)
+        for vcpu, (lo, hi) in enumerate(bounds):
+            got = rows[str(vcpu)][which]
+            print(f"vCPU {vcpu} {'run wait'.split()[which]}%: shown {got}, "
+                  f"schedstat says {lo:.2f}..{hi:.2f}")
+            assert shown_within(got, (lo, hi)), (vcpu, which, got, lo, hi, screen)
+    t.keys("q")
+    assert t.exit_status() == "0"
+
+
+@requires_tmux
+def test_man_page_lists_the_default_columns(fakes, tmux):
+    """debian/kvmstat.1's c key names the default columns, in the order a
+    terminal wide enough for all of them shows them."""
+    text = (ROOT / "debian/kvmstat.1").read_text()
+    m = re.search(r"default columns' headings\n\(([^)]*)\)", text)
+    assert m, "the c key's list in debian/kvmstat.1"
+    listed = m.group(1).split()
+    fakes.start("alpha", 100)
+    t = tmux(width=200)
+    s = t.wait_screen(all_rated(["alpha"]), "alpha")
+    assert s.splitlines()[2].split()[4:] == listed, s.splitlines()[2]
+    # --no-sched: the same without run% and wait%.
+    t.kill()
+    t2 = tmux("--no-sched", width=200)
+    s = t2.wait_screen(all_rated(["alpha"]), "alpha without sched")
+    assert s.splitlines()[2].split()[4:] == [c for c in listed if c not in ("run%", "wait%")]

@@ -38,6 +38,8 @@ static void test_schedstat_parse(void **state)
 		"", "\n", "1 2\n", "1 2 3", "1 2 3 4\n", " 1 2 3\n", "1  2 3\n",
 		"1 2 3\n\n", "-1 2 3\n", "+1 2 3\n", "1 2 0x3\n", "1 2 3 \n",
 		"18446744073709551616 0 0\n", "1\t2 3\n", "a b c\n",
+		/* The kernel's %llu writes no leading zero (fuzz_sched). */
+		"01 2 3\n", "1 00 3\n", "1 2 0003\n",
 	};
 
 	(void)state;
@@ -84,6 +86,11 @@ static void test_syscall_parse(void **state)
 		"16  0x12 0xae80 0x0 0x0 0x0 0x0 0x1 0x2\n", "-2 0x1 0x2\n", "-1 0x1\n",
 		"16 0x12 0xAE80 0x0 0x0 0x0 0x0 0x1 0x2\n", "x\n",
 		"16 0x12 0xae80 0x0 0x0 0x0 0x0 0x1 0x10000000000000000\n",
+		/* Not as the kernel's "%d 0x%llx" writes: upper case past the
+		 * first digit (fuzz_sched-syscall-upper-case-hex), leading zeros. */
+		"16 0xb 0xaE80 0x0 0x0 0x0 0x0 0x5 0x0\n", "016 0x12 0xae80 0x0 0x0 0x0 0x0 0x1 0x2\n",
+		"16 0x012 0xae80 0x0 0x0 0x0 0x0 0x1 0x2\n", "16 0x12 0xae80 0x00 0x0 0x0 0x0 0x1 0x2\n",
+		"16 0x12 0x0xae80 0x0 0x0 0x0 0x0 0x1 0x2\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(syscall_fd(bad[i], &fd), -EBADMSG);
@@ -103,7 +110,7 @@ static void test_comm_parse(void **state)
 	static const char *const no[] = {
 		"CPU 0/KVM ", "CPU /KVM", "CPU -1/KVM", "cpu 0/KVM", "CPU 0/TCG",
 		"CPU 0/KVMX", "CPU 0", "qemu-system-x86", "CPU  0/KVM", "CPU +1/KVM",
-		"IO mon_iothread", "CPU 99999999999/KVM",
+		"IO mon_iothread", "CPU 99999999999/KVM", "CPU 01/KVM",
 	};
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
 		assert_int_equal(sched_parse_comm(no[i], strlen(no[i]), &id), 0);

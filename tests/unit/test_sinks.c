@@ -172,6 +172,128 @@ static void test_charts_of_hostile_schema(void **state)
 }
 
 /*
+ * chart_show_nonzero(): a counter chart shows each dimension once it is
+ * not zero; a histogram's, every bucket up to the last not zero, so that
+ * no bucket is ever defined after a larger one (Netdata keeps the order in
+ * which it learns dimensions). Bucket 5 first, bucket 2 later: 0..5 at
+ * once, nothing more; then 7: 6 and 7 appended.
+ */
+static void test_show_nonzero_buckets_in_order(void **state)
+{
+	struct kvmstats_desc desc[] = {
+		{ .name = "exits", .type = KVM_STATS_TYPE_CUMULATIVE, .size = 1, .index = 0,
+		  .known = true },
+		{ .name = "halt_exits", .type = KVM_STATS_TYPE_CUMULATIVE, .size = 1, .index = 1,
+		  .known = true },
+		{ .name = "halt_wait_hist", .type = KVM_STATS_TYPE_LOG_HIST,
+		  .unit = KVM_STATS_UNIT_SECONDS, .exponent = -9, .size = 10, .index = 2,
+		  .known = true },
+	};
+	struct kvmstats_schema s = { .refs = 1, .desc = desc, .num_desc = 3,
+				     .num_values = 12, .data_len = 12 * 8 };
+	struct layout_options opt = { .histograms = true, .vcpu_histograms = true };
+	uint64_t v[12] = { 0 };
+	const uint64_t *const sources[CHART_NSOURCES] = { v, v, v, v };
+	const struct chart *hist = NULL, *exits = NULL;
+	struct layout *l;
+	bool shown_h[10] = { false }, shown_e[8] = { false };
+	(void)state;
+
+	for (size_t i = 0; i < CATALOG_NGROUPS; i++)
+		opt.groups[i] = opt.vcpu_groups[i] = true;
+	assert_int_equal(layout_build(NULL, &s, true, &opt, &l), 0);
+	for (size_t i = 0; i < l->ncharts; i++) {
+		if (strcmp(l->charts[i].key, "halt_wait_hist") == 0)
+			hist = &l->charts[i];
+		for (size_t d = 0; d < l->charts[i].ndims; d++)
+			if (strcmp(l->charts[i].dims[d].id, "halt_exits") == 0)
+				exits = &l->charts[i];
+	}
+	assert_non_null(hist);
+	assert_non_null(exits);
+	assert_int_equal(hist->ndims, 10);
+	assert_true(exits->ndims <= 8);
+	assert_false(exits->buckets);
+
+	v[2 + 5] = 3;				/* bucket 5 */
+	v[1] = 1;				/* halt_exits */
+	assert_int_equal(chart_show_nonzero(hist, sources, shown_h), 1);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(shown_h[i], i <= 5);
+	assert_int_equal(chart_show_nonzero(exits, sources, shown_e), 1);
+	for (size_t i = 0; i < exits->ndims; i++)
+		assert_int_equal(shown_e[i], strcmp(exits->dims[i].id, "halt_exits") == 0);
+	v[2 + 2] = 1;				/* bucket 2: shown already */
+	assert_int_equal(chart_show_nonzero(hist, sources, shown_h), 0);
+	v[2 + 7] = 1;				/* bucket 7: 6 and 7 come */
+	assert_int_equal(chart_show_nonzero(hist, sources, shown_h), 1);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(shown_h[i], i <= 7);
+	layout_free(l);
+}
+
+/*
+ * A histogram's dimensions: bucketN ids in bucket order, named by the
+ * bucket's upper bound in the stat's unit (the last, open, by its lower
+ * one). A log2 histogram of ns: bucket i is [2^(i-1), 2^i) ns, bucket 0
+ * holds 0; a linear one of bucket_size 10: [10 i, 10 i + 10).
+ */
+static void test_histogram_dim_names(void **state)
+{
+	struct kvmstats_desc desc[] = {
+		{ .name = "halt_wait_hist", .type = KVM_STATS_TYPE_LOG_HIST,
+		  .unit = KVM_STATS_UNIT_SECONDS, .exponent = -9, .size = 32, .index = 0,
+		  .known = true },
+		{ .name = "some_linear_hist", .type = KVM_STATS_TYPE_LINEAR_HIST,
+		  .unit = KVM_STATS_UNIT_NONE, .size = 4, .bucket_size = 10, .index = 32,
+		  .known = true },
+	};
+	struct kvmstats_schema s = { .refs = 1, .desc = desc, .num_desc = 2,
+				     .num_values = 36, .data_len = 36 * 8 };
+	struct layout_options opt = { .histograms = true, .vcpu_histograms = true };
+	static const char *const log_names[][2] = {
+		{ "bucket0", "<1ns" }, { "bucket1", "<2ns" }, { "bucket10", "<1.02us" },
+		{ "bucket20", "<1.05ms" }, { "bucket29", "<537ms" }, { "bucket30", "<1.07s" },
+		{ "bucket31", ">=1.07s" },
+	};
+	static const char *const lin_names[] = { "<10", "<20", "<30", ">=30" };
+	struct layout *l;
+	const struct chart *log = NULL, *lin = NULL;
+	(void)state;
+
+	for (size_t i = 0; i < CATALOG_NGROUPS; i++)
+		opt.groups[i] = opt.vcpu_groups[i] = true;
+	assert_int_equal(layout_build(NULL, &s, true, &opt, &l), 0);
+	for (size_t i = 0; i < l->ncharts; i++) {
+		if (strcmp(l->charts[i].key, "halt_wait_hist") == 0)
+			log = &l->charts[i];
+		if (strcmp(l->charts[i].key, "some_linear_hist") == 0)
+			lin = &l->charts[i];
+	}
+	assert_non_null(log);
+	assert_non_null(lin);
+	assert_int_equal(log->ndims, 32);
+	for (size_t i = 0; i < 32; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "bucket%zu", i);
+		assert_string_equal(log->dims[i].id, id);
+		assert_int_equal(log->dims[i].slot, i);
+	}
+	for (size_t k = 0; k < sizeof(log_names) / sizeof(log_names[0]); k++) {
+		unsigned i = (unsigned)strtoul(log_names[k][0] + 6, NULL, 10);
+
+		assert_string_equal(log->dims[i].name, log_names[k][1]);
+	}
+	assert_int_equal(lin->ndims, 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(lin->dims[i].name, lin_names[i]);
+		assert_int_equal(lin->dims[i].slot, 32 + i);
+	}
+	layout_free(l);
+}
+
+/*
  * The cpu chart of a VM with 3 vCPUs, 2 of whose threads are known: the
  * protocol lines, word for word, from the fields the core fills. The
  * divisor makes Netdata's incremental rate of the ns counters percent of
@@ -320,6 +442,8 @@ int main(void)
 		cmocka_unit_test(test_chart_id_part),
 		cmocka_unit_test(test_chart_quote),
 		cmocka_unit_test(test_charts_of_hostile_schema),
+		cmocka_unit_test(test_show_nonzero_buckets_in_order),
+		cmocka_unit_test(test_histogram_dim_names),
 		cmocka_unit_test(test_collectd_ident),
 		cmocka_unit_test(test_cpu_chart),
 		cmocka_unit_test(test_collectd_sched),
