@@ -892,6 +892,7 @@ int main(int argc, char **argv)
 	sources.debugfs = p.cfg.debugfs ? DEBUGFS_KVM : NULL;
 	sources.debugfs_every_ms = (unsigned)p.cfg.debugfs_every * 1000;
 	sources.no_sched = !p.cfg.cpu_charts;
+	sources.stop = &stop;	/* SIGTERM: no QMP peer is waited for any longer */
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
