@@ -81,9 +81,9 @@ class FakeQemus:
         self.fleets.append(server)
         started = []
         for _ in specs:
-            line = server.stdout.readline().split()
+            line = server.stdout.readline().rstrip("\n").split(" ", 2)
             assert line[:1] == ["ready"] and len(line) == 3, f"fakevmm --fleet: {line}"
-            pid, name = int(line[1]), line[2]
+            pid, name = int(line[1]), line[2]       # a name may hold spaces
             q = FakeQemu(name, None, self.sockdir / f"{name}.qmp", self.sockdir / f"{name}.json",
                          pid=pid)
             self.qemus[name] = q
