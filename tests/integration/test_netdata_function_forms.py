@@ -372,9 +372,9 @@ def big_name(i):
     return f"fb{i:03d} FUNCTION_RESULT_END x=y {'v' * 40}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fleet200():
-    """200 fake QEMUs played by one fakevmm.py --fleet."""
+    """200 fake QEMUs played by one fakevmm.py --fleet, for both forms."""
     with FakeQemus(prefix="kvmstats-fn200-") as qemus:
         t0 = time.monotonic()
         qemus.start_fleet([(big_name(i), ("--rate", 10 * (i + 1))) for i in range(NBIG)])
