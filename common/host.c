@@ -194,6 +194,7 @@ int host_set_sources(struct kvmstats_host *host, const struct kvmstats_sources *
 		host->uevfd = -1;
 	}
 	env->qmp_timeout_ms = src->qmp_timeout_ms > 0 ? src->qmp_timeout_ms : 500;
+	env->stop = src->stop;
 	env->debugfs_every_us = (uint64_t)src->debugfs_every_ms * 1000;
 	env->libvirt_timeout_ms = src->libvirt_timeout_ms > 0 ? src->libvirt_timeout_ms : 500;
 	env->settings_changed = true;

@@ -19,6 +19,7 @@
 #ifndef KVMSTATS_H
 #define KVMSTATS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -233,6 +234,13 @@ struct kvmstats_sources {
 	const char *const *qmp;		/* QMP socket paths or globs */
 	size_t nqmp;
 	int qmp_timeout_ms;		/* per VM and sample; 0: 500 */
+	/*
+	 * Set by a signal handler when the caller is to end: the QMP
+	 * exchanges of a rescan or sample are no longer waited for (they
+	 * stay in flight), so that peers that answer slowly or never cannot
+	 * hold up the exit by their deadline. NULL: none.
+	 */
+	const volatile sig_atomic_t *stop;
 	const char *debugfs;		/* e.g. "/sys/kernel/debug/kvm"; NULL: off */
 	/*
 	 * Read debugfs at most every this many ms (0: at every sample); a VM

@@ -591,7 +591,8 @@ static int next_timeout(struct qmp_exchange *const *xs, const bool *wait, size_t
 	return first > INT_MAX ? INT_MAX : (int)first;
 }
 
-int qmp_exchanges_run(struct qmp_exchange *const *xs, const bool *wait, size_t n)
+int qmp_exchanges_run(struct qmp_exchange *const *xs, const bool *wait, size_t n,
+		      const volatile sig_atomic_t *stop)
 {
 	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
 	size_t *which = calloc(n ? n : 1, sizeof(*which));
@@ -607,6 +608,12 @@ int qmp_exchanges_run(struct qmp_exchange *const *xs, const bool *wait, size_t n
 		int timeout = next_timeout(xs, wait, n, now), got;
 		size_t npfd = 0;
 
+		/*
+		 * Asked to end (the signal broke poll() below with EINTR):
+		 * no peer, however slow, holds the caller up any longer.
+		 */
+		if (stop && *stop)
+			break;
 		/* Nothing waited for: one look at what is ready, no wait. */
 		if (timeout < 0) {
 			if (!once)
@@ -658,7 +665,7 @@ int qmp_query_stats(const char *path, int timeout_ms, struct qmp_stats **ret_sta
 			       qmp_now_ns() + (uint64_t)timeout_ms * 1000000u, &x);
 	if (r < 0)
 		return r;
-	r = qmp_exchanges_run(&x, &wait, 1);
+	r = qmp_exchanges_run(&x, &wait, 1, NULL);
 	if (r >= 0)
 		r = qmp_exchange_result(x, ret_stats);
 	qmp_exchange_free(x);

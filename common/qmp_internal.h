@@ -6,6 +6,7 @@
 #ifndef KVMSTATS_QMP_INTERNAL_H
 #define KVMSTATS_QMP_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,8 +136,11 @@ void qmp_exchange_io(struct qmp_exchange *x);
  * one with wait[i] is over or past its own deadline. The others are not
  * waited for: they advance by what is ready meanwhile (with nothing waited
  * for, one poll() that does not wait). At the end every exchange past its
- * deadline is expired. 0, or -ENOMEM / poll()'s -errno.
+ * deadline is expired. Once *stop is set (a signal: the caller is to end),
+ * nothing more is waited for; the exchanges under way stay so. 0, or
+ * -ENOMEM / poll()'s -errno.
  */
-int qmp_exchanges_run(struct qmp_exchange *const *xs, const bool *wait, size_t n);
+int qmp_exchanges_run(struct qmp_exchange *const *xs, const bool *wait, size_t n,
+		      const volatile sig_atomic_t *stop);
 
 #endif

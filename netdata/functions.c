@@ -159,13 +159,44 @@ static bool transaction_ok(const char *t)
 	return true;
 }
 
+/*
+ * The body on one line with no byte Netdata splits words at. Netdata 1.37
+ * reads plugin lines with fgets() into PLUGINSD_LINE_MAX (15,360) bytes
+ * (parser/parser.c, libnetdata.h of v1.37.1): a longer line comes in
+ * pieces, each appended as it is to the deferred result, so the answer
+ * is whole again, unless a piece's first word (up to a space, tab, CR, LF
+ * or '=': pluginsd_space()) is FUNCTION_RESULT_END. A VM name is anybody's
+ * text and could put one there where a piece starts (some 300 VMs make the
+ * answer longer than a piece): cut short, the rest read as keywords.
+ * Compact JSON has none of these bytes outside strings, and within them
+ * they are written as \u escapes, which mean the same to a JSON reader.
+ */
+static void put_body(FILE *out, const char *text)
+{
+	bool in_string = false, escaped = false;
+
+	for (const char *c = text; *c; c++) {
+		if (in_string && !escaped && (*c == ' ' || *c == '=')) {
+			fprintf(out, "\\u%04x", (unsigned)*c);
+			continue;
+		}
+		fputc(*c, out);
+		if (escaped)
+			escaped = false;
+		else if (*c == '\\')
+			escaped = in_string;
+		else if (*c == '"')
+			in_string = !in_string;
+	}
+}
+
 static void result(FILE *out, const char *transaction, int status, json_t *body)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	fprintf(out, "FUNCTION_RESULT_BEGIN %s %d application/json %ld\n", transaction,
 		text ? status : 500, status == 200 ? (long)time(NULL) + 1 : 0L);
-	fputs(text ? text : "{\"status\":500,\"error_message\":\"out of memory\"}", out);
+	put_body(out, text ? text : "{\"status\":500,\"error_message\":\"out of memory\"}");
 	fputs("\nFUNCTION_RESULT_END\n", out);
 	free(text);
 	json_decref(body);

@@ -892,6 +892,7 @@ int main(int argc, char **argv)
 	sources.debugfs = p.cfg.debugfs ? DEBUGFS_KVM : NULL;
 	sources.debugfs_every_ms = (unsigned)p.cfg.debugfs_every * 1000;
 	sources.no_sched = !p.cfg.cpu_charts;
+	sources.stop = &stop;	/* SIGTERM: no QMP peer is waited for any longer */
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -900,7 +901,7 @@ int main(int argc, char **argv)
 	r = host_new(NULL, true, &hooks, &p, &p.host);
 	/* Output that never blocks the release of VMs whose VMM exited. */
 	if (r >= 0)
-		r = output_open(&p.output, STDOUT_FILENO, host_reap_fd(p.host));
+		r = output_open(&p.output, STDOUT_FILENO, host_reap_fd(p.host), &stop);
 	p.out = p.output.file;
 	/*
 	 * FUNCTION (1.37+): a keyword older Netdata would drop the plugin for;

@@ -78,6 +78,13 @@ static void drain_some(struct output *o)
 	while (o->pending.len > OUTPUT_HOLD) {
 		size_t w;
 
+		/*
+		 * Asked to end: a poll() here would wait for a reader that
+		 * may never read again (Netdata shutting down stops reading,
+		 * then signals), and the signal that set *stop is spent.
+		 */
+		if (o->stop && *o->stop)
+			return;
 		if (poll(pfd, o->wait_fd >= 0 ? 2 : 1, -1) < 0 ||
 		    (pfd[1].revents & POLLIN) || !(pfd[0].revents & POLLOUT))
 			return;
@@ -110,11 +117,11 @@ static ssize_t cookie_write(void *cookie, const char *data, size_t n)
 	return (ssize_t)n;
 }
 
-int output_open(struct output *o, int fd, int wait_fd)
+int output_open(struct output *o, int fd, int wait_fd, const volatile sig_atomic_t *stop)
 {
 	static const cookie_io_functions_t io = { .write = cookie_write };
 
-	*o = (struct output){ .fd = fd, .wait_fd = wait_fd };
+	*o = (struct output){ .fd = fd, .wait_fd = wait_fd, .stop = stop };
 	o->fd_flags = fcntl(fd, F_GETFL);
 	if (o->fd_flags < 0)
 		return -errno;
@@ -193,7 +200,11 @@ int output_flush(struct output *o, void (*on_ready)(void *ctx), void *ctx,
 void output_close(struct output *o)
 {
 	if (o->file) {
-		fclose(o->file);	/* anything still buffered is dropped */
+		static const volatile sig_atomic_t ending = 1;
+
+		/* What the pipe does not take at once is dropped, never waited for. */
+		o->stop = &ending;
+		fclose(o->file);
 		fcntl(o->fd, F_SETFL, o->fd_flags);
 	}
 	free(o->pending.data);

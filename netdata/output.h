@@ -25,15 +25,18 @@ struct output {
 	int fd_flags;			/* fd's flags before output_open() */
 	int error;			/* -ENOMEM met while appending */
 	bool flushing;			/* output_flush() is sending older lines */
+	const volatile sig_atomic_t *stop;	/* set: never wait for the reader */
 };
 
 /*
  * Makes fd non-blocking (output_close() restores it) and o->file write to
  * it, keeping in memory what the pipe does not take at once: up to 256 KiB
  * before waiting for the pipe, more only while wait_fd is readable (a VMM
- * exited: host_reap_fd()). -errno.
+ * exited: host_reap_fd()) or once *stop is set (a signal asked us to end:
+ * Netdata stops reading a plugin it is about to stop, and the plugin must
+ * not wait for it). -errno.
  */
-int output_open(struct output *o, int fd, int wait_fd);
+int output_open(struct output *o, int fd, int wait_fd, const volatile sig_atomic_t *stop);
 
 /*
  * Writes everything buffered to fd. While the reader is not reading, waits
@@ -45,6 +48,7 @@ int output_open(struct output *o, int fd, int wait_fd);
 int output_flush(struct output *o, void (*on_ready)(void *ctx), void *ctx,
 		 const volatile sig_atomic_t *stop);
 
-void output_close(struct output *o);	/* accepts a zeroed struct */
+/* Drops what the reader has not taken, without waiting; accepts a zeroed struct. */
+void output_close(struct output *o);
 
 #endif

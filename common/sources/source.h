@@ -76,6 +76,7 @@ struct source_env {
 	char **qmp;
 	size_t nqmp;
 	int qmp_timeout_ms;
+	const volatile sig_atomic_t *stop;	/* kvmstats_sources.stop */
 	char *debugfs;
 	uint64_t debugfs_every_us;	/* 0: every sample */
 	char *libvirt_uri;		/* NULL: off */

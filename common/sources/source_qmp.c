@@ -327,7 +327,7 @@ static int run(struct source_env *env, struct qmp_state *st, bool attach,
 	}
 	if (raised)
 		priv_restore(&saved);
-	r = qmp_exchanges_run(xs, wait, st->n);
+	r = qmp_exchanges_run(xs, wait, st->n, env->stop);
 	now = qmp_now_ns();
 	/*
 	 * The run itself failed (-ENOMEM): ours, not the peers'. The

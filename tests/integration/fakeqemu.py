@@ -65,22 +65,25 @@ class FakeQemus:
             self._ready(q)
         return started
 
-    def start_fleet(self, specs):
-        """[(name, args), ...] played by one fakevmm.py --fleet (no KVM)."""
+    def start_fleet(self, specs, log=False):
+        """[(name, args), ...] played by one fakevmm.py --fleet (no KVM);
+        with log, each writes what it sent (FakeQemu.sent()), which costs
+        the one server a file per answer."""
         assert not self.kvm, "a fleet holds no KVM VM"
         spec_path = self.sockdir / f"fleet-{len(self.fleets)}.spec"
         spec_path.write_text(json.dumps([
             {"name": name, "qmp": str(self.sockdir / f"{name}.qmp"),
-             "log": str(self.sockdir / f"{name}.json"), "args": list(map(str, args))}
+             **({"log": str(self.sockdir / f"{name}.json")} if log else {}),
+             "args": list(map(str, args))}
             for name, args in specs]))
         server = subprocess.Popen([sys.executable, FAKEVMM, "--fleet", str(spec_path)],
                                   stdout=subprocess.PIPE, text=True)
         self.fleets.append(server)
         started = []
         for _ in specs:
-            line = server.stdout.readline().split()
+            line = server.stdout.readline().rstrip("\n").split(" ", 2)
             assert line[:1] == ["ready"] and len(line) == 3, f"fakevmm --fleet: {line}"
-            pid, name = int(line[1]), line[2]
+            pid, name = int(line[1]), line[2]       # a name may hold spaces
             q = FakeQemu(name, None, self.sockdir / f"{name}.qmp", self.sockdir / f"{name}.json",
                          pid=pid)
             self.qemus[name] = q

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1544,7 +1545,7 @@ static void test_exchanges_concurrent(void **state)
 	/* A probe of a stuck peer, not waited for, deadline far away. */
 	assert_int_equal(qmp_exchange_start(srv[1].path, true, UINT64_MAX, &xs[NSTUCK + 1]), 0);
 	wait[NSTUCK + 1] = false;
-	assert_int_equal(qmp_exchanges_run(xs, wait, NSTUCK + 2), 0);
+	assert_int_equal(qmp_exchanges_run(xs, wait, NSTUCK + 2, NULL), 0);
 	ms = elapsed_ms(&t0);
 	assert_true(ms >= TIMEOUT_MS - 1 && ms < TIMEOUT_MS + SLACK_MS);
 	assert_int_equal(qmp_exchange_result(xs[0], &s), 0);
@@ -1557,13 +1558,67 @@ static void test_exchanges_concurrent(void **state)
 	assert_int_equal(qmp_exchange_state(xs[NSTUCK + 1]), QX_GREETING);
 	/* Nothing waited for: one look, no wait. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(qmp_exchanges_run(&xs[NSTUCK + 1], &wait[NSTUCK + 1], 1), 0);
+	assert_int_equal(qmp_exchanges_run(&xs[NSTUCK + 1], &wait[NSTUCK + 1], 1, NULL), 0);
 	assert_true(elapsed_ms(&t0) < SLACK_MS);
 	for (int i = 0; i < NSTUCK + 2; i++)
 		qmp_exchange_free(xs[i]);
 	assert_int_equal(tree_count_fds(), fds);
 	for (int i = 0; i <= NSTUCK; i++)
 		server_stop(&srv[i]);
+}
+
+static volatile sig_atomic_t test_stop;
+
+static void set_test_stop(int sig)
+{
+	(void)sig;
+	test_stop = 1;
+}
+
+/*
+ * A signal that asks the caller to end (SIGTERM in the Netdata plugin)
+ * ends the wait at once, not at the deadline of the slowest peer: a silent
+ * one and a stalling one are left in flight, neither judged nor closed.
+ */
+static void test_exchanges_stop(void **state)
+{
+	static const struct script silent = { SILENT, { NULL } };
+	static const struct script stall = { STALL, { NULL } };
+	struct sigaction sa = { .sa_handler = set_test_stop }, old;
+	struct itimerval in_100ms = { .it_value = { .tv_usec = 100000 } };
+	struct server srv[2];
+	struct qmp_exchange *xs[2];
+	bool wait[2] = { true, true };
+	uint64_t deadline = qmp_now_ns() + 10ull * 1000000000u;
+	struct timespec t0;
+	long ms;
+	(void)state;
+
+	server_start(&srv[0], &silent);
+	server_start(&srv[1], &stall);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(qmp_exchange_start(srv[i].path, false, deadline, &xs[i]), 0);
+	/* Set before the run: nothing is waited for. */
+	test_stop = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(qmp_exchanges_run(xs, wait, 2, &test_stop), 0);
+	assert_true(elapsed_ms(&t0) < SLACK_MS);
+	/* Set by a signal while poll() waits (no SA_RESTART, as the plugin). */
+	test_stop = 0;
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &in_100ms, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(qmp_exchanges_run(xs, wait, 2, &test_stop), 0);
+	ms = elapsed_ms(&t0);
+	sigaction(SIGALRM, &old, NULL);
+	assert_true(test_stop);
+	assert_true(ms >= 99 && ms < 100 + SLACK_MS);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(qmp_exchange_error(xs[i]), 0);
+		assert_true(qmp_exchange_fd(xs[i]) >= 0);
+		qmp_exchange_free(xs[i]);
+		server_stop(&srv[i]);
+	}
 }
 
 int main(void)
@@ -1594,6 +1649,7 @@ int main(void)
 		cmocka_unit_test(test_exchange_refuses),
 		cmocka_unit_test(test_exchange_expires),
 		cmocka_unit_test(test_exchanges_concurrent),
+		cmocka_unit_test(test_exchanges_stop),
 	};
 
 	return cmocka_run_group_tests(tests, fixtures_load, fixtures_free);
