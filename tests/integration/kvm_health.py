@@ -5,13 +5,15 @@ The stock alerts judge a VM against 30 minutes of its own history and
 raise nothing before it has them. A test cannot wait half an hour, so it
 gives Netdata a copy whose history windows are shortened, and nothing
 else changed: the gates open once the chart holds data GATE seconds old,
-the storm baseline spans BASELINE seconds before the last 30. Users get
+the storm baseline spans the first two thirds of the last BASELINE
+seconds (stock: the 20 minutes before the last 10). Users get
 the file as it is; the tests check the file itself holds the 30-minute
 windows (assert_stock_windows).
 
-The gates look at the 30 seconds where the baseline starts ("average -30s
-at -30m": 30m30s to 30m ago; the baseline "average -30m at -30s": 30m30s
-to 30s ago); shortened, the same with BASELINE seconds for 30 minutes.
+The gates look at the 30 seconds 30 minutes ago ("average -30s at -30m":
+30m30s to 30m ago), where the baseline begins ("average -20m at -10m": 30
+to 10 minutes ago); shortened, the same with BASELINE seconds for 30
+minutes.
 """
 import os
 import shutil
@@ -21,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HEALTH = Path(os.environ.get("KVMSTATS_HEALTH_FILE", REPO / "conf" / "netdata" / "health.d" / "kvm_stats.conf"))
 GATE = "average -30s at -30m"          # the history gates: where the baseline starts
-BASELINE = "average -30m at -30s"      # the storm's baseline
+BASELINE = "average -20m at -10m"      # the storm's baseline
 CPU_WINDOWS = ("average -5m unaligned of run", "average -5m unaligned of wait")
 
 
@@ -48,7 +50,7 @@ def scaled_health(gate_s=60, baseline_s=60, cpu_s=None):
     if cpu_s is not None:
         text = scaled_cpu_windows(text, cpu_s)
     text = text.replace(GATE, f"average -30s at -{gate_s}s")
-    text = text.replace(BASELINE, f"average -{baseline_s}s at -30s")
+    text = text.replace(BASELINE, f"average -{baseline_s * 2 // 3}s at -{baseline_s // 3}s")
     stock = Path(tempfile.mkdtemp(prefix="kvmstats-health-"))
     stock.chmod(0o755)
     (stock / "kvm_stats.conf").write_text(text)
