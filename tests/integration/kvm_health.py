@@ -58,5 +58,22 @@ def scaled_health(gate_s=60, baseline_s=60, cpu_s=None):
     return stock
 
 
+def alarm_of(nd, chart, name):
+    """The alert's /api/v1/alarms?all entry (status, value, ...), or None.
+    1.37 leaves an alert whose lookup found no data UNINITIALIZED, its value
+    null: a history gate before the chart holds data that old."""
+    return nd.api("/api/v1/alarms?all")["alarms"].get(f"{chart}.{name}")
+
+
+def wait_status(nd, chart, name, statuses, timeout):
+    """Until the alert's status is one of statuses; its entry."""
+    from conftest import wait_for
+
+    def check():
+        a = alarm_of(nd, chart, name)
+        return a if a and a["status"] in statuses else None
+    return wait_for(check, timeout=timeout, step=1, what=f"{chart}.{name} in {statuses}")
+
+
 def remove(stock):
     shutil.rmtree(stock, ignore_errors=True)

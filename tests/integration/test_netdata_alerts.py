@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BUILD, requires_kvm, requires_root, wait_for
-from kvm_health import remove, scaled_health
+from kvm_health import alarm_of, remove, scaled_health, wait_status
 from netdata_daemon import netdata_factory, netdata_missing_reason
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
@@ -68,17 +68,6 @@ def raised(nd):
     return nd.api("/api/v1/alarms")["alarms"]
 
 
-def alarm_of(nd, chart, name):
-    """The alert's /api/v1/alarms?all entry (status, value, ...), or None."""
-    return nd.api("/api/v1/alarms?all")["alarms"].get(f"{chart}.{name}")
-
-
-def wait_status(nd, chart, name, statuses, timeout):
-    def check():
-        a = alarm_of(nd, chart, name)
-        return a if a and a["status"] in statuses and "value" in a or \
-            a and a["status"] in statuses and statuses == ("CLEAR",) else None
-    return wait_for(check, timeout=timeout, step=1, what=f"{chart}.{name} in {statuses}")
 
 
 def raised_on(nd, prefix):

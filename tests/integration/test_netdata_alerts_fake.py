@@ -23,7 +23,7 @@ import pytest
 
 from conftest import BUILD, requires_root, wait_for
 from fakeqemu import FakeQemus
-from kvm_health import assert_stock_windows, remove, scaled_health
+from kvm_health import alarm_of, assert_stock_windows, remove, scaled_health, wait_status
 from netdata_daemon import netdata_factory, netdata_missing_reason
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
@@ -50,18 +50,6 @@ def stock_health():
     remove(stock)
 
 
-def alarm_of(nd, chart, name):
-    """The alert's /api/v1/alarms?all entry (status, value, ...), or None.
-    1.37 leaves an alert whose lookup found no data UNINITIALIZED, its value
-    null: a history gate before the chart holds data that old."""
-    return nd.api("/api/v1/alarms?all")["alarms"].get(f"{chart}.{name}")
-
-
-def wait_status(nd, chart, name, statuses, timeout):
-    def check():
-        a = alarm_of(nd, chart, name)
-        return a if a and a["status"] in statuses else None
-    return wait_for(check, timeout=timeout, step=1, what=f"{chart}.{name} in {statuses}")
 
 
 def raised_in_log(nd, prefix):

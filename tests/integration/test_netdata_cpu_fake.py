@@ -23,9 +23,9 @@ import urllib.request
 
 import pytest
 
-from conftest import BUILD, requires_root, wait_for
+from conftest import BUILD, requires_root
 from fakeqemu import FakeQemus
-from kvm_health import remove, scaled_health
+from kvm_health import alarm_of, remove, scaled_health, wait_status
 from netdata_daemon import netdata_factory, netdata_missing_reason
 
 PLUGIN = str(BUILD / "kvm_stats.plugin")
@@ -45,15 +45,6 @@ def schedstat(pid, tid):
     return int(run), int(wait)
 
 
-def alarm_of(nd, chart, name):
-    return nd.api("/api/v1/alarms?all")["alarms"].get(f"{chart}.{name}")
-
-
-def wait_status(nd, chart, name, statuses, timeout):
-    def check():
-        a = alarm_of(nd, chart, name)
-        return a if a and a["status"] in statuses else None
-    return wait_for(check, timeout=timeout, step=1, what=f"{chart}.{name} in {statuses}")
 
 
 def chart_average(nd, chart, after, before):
