@@ -42,7 +42,19 @@ def fleet():
         yield qemus
 
 
-def start(fleet, tmp_path, stdout=subprocess.PIPE):
+@pytest.fixture
+def plugins():
+    """Every plugin a test starts; one a failed assertion left running is
+    killed by pid at teardown."""
+    started = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def start(fleet, tmp_path, plugins, stdout=subprocess.PIPE):
     """The plugin on the fleet. stdout: where its output goes; a pipe
     nobody reads fills within a second (200 VMs' charts) and then holds
     the plugin in its wait for Netdata, before it says anything of QMP."""
@@ -52,8 +64,10 @@ def start(fleet, tmp_path, stdout=subprocess.PIPE):
         f"[kvm_stats]\nrescan every = 1\nqmp socket = {fleet.sockdir}/*.qmp\n")
     env = fleet.env(NETDATA_VERSION="v1.37.1", NETDATA_UPDATE_EVERY="1",
                     NETDATA_USER_CONFIG_DIR=str(conf), NETDATA_STOCK_CONFIG_DIR="/nonexistent")
-    return subprocess.Popen([PLUGIN, "1"], stdin=subprocess.PIPE, stdout=stdout,
-                            stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen([PLUGIN, "1"], stdin=subprocess.PIPE, stdout=stdout,
+                         stderr=subprocess.PIPE, env=env)
+    plugins.append(p)
+    return p
 
 
 def in_pipe(fd):
@@ -76,15 +90,15 @@ def term(p):
     return took
 
 
-def test_sigterm_while_waiting_for_silent_and_trickling_peers(fleet, tmp_path):
+def test_sigterm_while_waiting_for_silent_and_trickling_peers(fleet, tmp_path, plugins):
     """During the first rescan: 100 peers that will miss their deadline
     are still waited for (the plugin names a stuck QMP socket once they have)."""
     took = []
     for delay in (0.1, 0.3):
-        p = start(fleet, tmp_path, stdout=subprocess.DEVNULL)
+        p = start(fleet, tmp_path, plugins, stdout=subprocess.DEVNULL)
         time.sleep(delay)
         took.append(term(p))
-    p = start(fleet, tmp_path, stdout=subprocess.DEVNULL)
+    p = start(fleet, tmp_path, plugins, stdout=subprocess.DEVNULL)
     stuck, deadline = b"", time.monotonic() + 30
     # Read from the fd itself: a buffered readline() would keep lines that
     # came in one burst where select() no longer sees them.
@@ -98,10 +112,10 @@ def test_sigterm_while_waiting_for_silent_and_trickling_peers(fleet, tmp_path):
     assert max(took) < PROMPT, took
 
 
-def test_sigterm_while_netdata_no_longer_reads(fleet, tmp_path):
+def test_sigterm_while_netdata_no_longer_reads(fleet, tmp_path, plugins):
     """Its stdout pipe full and 3 s more of output waiting (more than the
     256 KiB it holds before it waits for the reader): it exits anyway."""
-    p = start(fleet, tmp_path)
+    p = start(fleet, tmp_path, plugins)
     deadline = time.monotonic() + 30
     while in_pipe(p.stdout.fileno()) < PIPE_FULL:
         assert time.monotonic() < deadline, in_pipe(p.stdout.fileno())
