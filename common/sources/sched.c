@@ -524,31 +524,32 @@ static bool look_due(const struct host_vm *hv, const struct sched_vm *s, uint64_
 }
 
 /*
- * The thread a source says runs vCPU id, if the source's vCPUs are the
- * VMM's kvm-vcpu fds, id for id, once each (QEMU's cpu-index is KVM's id
- * only where its topology numbers them alike): else no hint at all.
+ * Whether a source's thread hints can be used: its vCPUs are the VMM's
+ * kvm-vcpu fds, id for id, once each (QEMU's cpu-index is KVM's id only
+ * where its topology numbers them alike); else no hint at all.
  */
-static pid_t hint_of(const struct host_vm *hv, const struct sched_vm *s, int id)
+static bool hints_usable(const struct host_vm *hv, const struct sched_vm *s)
 {
-	pid_t tid = 0;
-
 	if (hv->nhints != s->n)
-		return 0;
+		return false;
 	for (size_t i = 0; i < s->n; i++) {
-		bool found = false;
+		size_t found = 0;
 
 		for (size_t j = 0; j < hv->nhints; j++)
-			if (hv->hints[j].id == s->v[i].id) {
-				if (found)
-					return 0;
-				found = true;
-				if (s->v[i].id == id)
-					tid = hv->hints[j].tid;
-			}
-		if (!found)
-			return 0;
+			found += hv->hints[j].id == s->v[i].id;
+		if (found != 1)
+			return false;
 	}
-	return tid;
+	return true;
+}
+
+/* The thread the (usable) hints say runs vCPU id; 0: none. */
+static pid_t hint_of(const struct host_vm *hv, int id)
+{
+	for (size_t j = 0; j < hv->nhints; j++)
+		if (hv->hints[j].id == id)
+			return hv->hints[j].tid;
+	return 0;
 }
 
 static void look_vm(struct source_env *env, const char *proc_root, struct host_vm *hv,
@@ -558,6 +559,7 @@ static void look_vm(struct source_env *env, const char *proc_root, struct host_v
 	struct sched_seen *seen = NULL;
 	struct sched_pick *picks;
 	size_t nseen = 0;
+	bool hinted;
 
 	if (look_threads(proc_root, hv->pub.pid, &seen, &nseen) < 0)
 		return;		/* exited, or cannot tell: looked at next time */
@@ -566,9 +568,10 @@ static void look_vm(struct source_env *env, const char *proc_root, struct host_v
 		free(seen);
 		return;
 	}
+	hinted = hints_usable(hv, s);
 	for (size_t i = 0; i < s->n; i++)
 		picks[i] = (struct sched_pick){ s->v[i].fd, s->v[i].id, s->v[i].tid, s->v[i].how,
-						hint_of(hv, s, s->v[i].id) };
+						hinted ? hint_of(hv, s->v[i].id) : 0 };
 	sched_match(seen, nseen, picks, s->n);
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_vcpu *v = &s->v[i];
